@@ -1,0 +1,54 @@
+"""Typed, readable errors: every expected failure has a code, an optional field and a message.
+
+Services raise :class:`AtriumError`; the GraphQL layer turns it into a ``UserError`` in the
+mutation payload. Nothing is written when one is raised: the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Machine-readable reason a request was refused; clients switch on it."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
+    INVALID_IDENTITY = "INVALID_IDENTITY"
+    IDENTITY_TAKEN = "IDENTITY_TAKEN"
+    MEMBER_NOT_FOUND = "MEMBER_NOT_FOUND"
+    MEMBER_INACTIVE = "MEMBER_INACTIVE"
+    UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
+    UNKNOWN_REWARD = "UNKNOWN_REWARD"
+    INVALID_QUANTITY = "INVALID_QUANTITY"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    TIER_TOO_LOW = "TIER_TOO_LOW"
+    REDEMPTION_REJECTED = "REDEMPTION_REJECTED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
+    PLUGIN_FAILED = "PLUGIN_FAILED"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+
+
+class AtriumError(Exception):
+    """An expected failure a client can act on; carries ``code``, ``field`` and ``message``."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"AtriumError({self.code.value}, field={self.field!r}, message={self.message!r})"
+
+    def with_field_prefix(self, prefix: str) -> "AtriumError":
+        """Return a copy whose field path is nested under ``prefix`` (``input.items.0.sku``)."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        return AtriumError(self.code, self.message, field)
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin cannot be loaded or clashes with another: the gateway refuses to start."""

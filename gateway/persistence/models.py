@@ -1,0 +1,163 @@
+"""Tables of the gateway, declared with SQLModel; queries on hot paths use their Core tables.
+
+Ledger conventions: an :class:`Entry` amount is positive when it credits the account. A member's
+wallet is the account ``member.wallet`` with ``member_id`` set; each format has
+``format.<code>.issuance`` and ``format.<code>.redemption``; the group has ``group.expiry`` and
+``group.adjustment``. Every posting's entries sum to zero. Rows of ``posting``, ``entry`` and
+``lot_consumption`` are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Numeric, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+WALLET = "member.wallet"
+EXPIRY = "group.expiry"
+ADJUSTMENT = "group.adjustment"
+
+
+def issuance_account(format_code: str) -> str:
+    """The account a format issues points from (debited on earn)."""
+    return f"format.{format_code}.issuance"
+
+
+def redemption_account(format_code: str) -> str:
+    """The account a format's redemptions are credited to."""
+    return f"format.{format_code}.redemption"
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), **kwargs))
+
+
+class Tier(SQLModel, table=True):
+    """A rung of the group's tier ladder, qualified by lifetime growth value (first version)."""
+
+    __tablename__ = "tier"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=64)
+    rank: int = Field(unique=True)
+    threshold: int = Field(sa_column=Column(BigInteger, nullable=False))
+    multiplier: Decimal = Field(sa_column=Column(Numeric(6, 3), nullable=False))
+
+
+class Member(SQLModel, table=True):
+    """One person across every format. ``points_balance`` caches the wallet's available points."""
+
+    __tablename__ = "member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="active", max_length=16)
+    tier_code: str = Field(foreign_key="tier.code", max_length=32)
+    growth_value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    points_balance: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    enrolled_format: str | None = Field(default=None, max_length=32)
+    enrolled_at: datetime = _ts(nullable=False)
+
+
+class Identity(SQLModel, table=True):
+    """A way to recognise a member: phone, email, or a format's own customer id."""
+
+    __tablename__ = "identity"
+    __table_args__ = (UniqueConstraint("kind", "namespace", "value", name="uq_identity_kind_namespace_value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    kind: str = Field(max_length=16)
+    namespace: str = Field(default="", max_length=32)
+    value: str = Field(max_length=254)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Posting(SQLModel, table=True):
+    """One balanced ledger transaction (an earn or a redemption) and the result it returned.
+
+    ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting and returns
+    it; ``request_hash`` tells a true replay from a reused key with another payload.
+    """
+
+    __tablename__ = "posting"
+    __table_args__ = (
+        UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_posting_idempotency"),
+        Index("ix_posting_member_id_id", "member_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    kind: str = Field(max_length=16)
+    format: str = Field(max_length=32)
+    idempotency_scope: str = Field(max_length=64)
+    idempotency_key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    points: int = Field(sa_column=Column(BigInteger, nullable=False))
+    growth: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tier_before: str = Field(max_length=32)
+    tier_after: str = Field(max_length=32)
+    reason: str = Field(max_length=500)
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    activity_kind: str | None = Field(default=None, max_length=32)
+    reward_code: str | None = Field(default=None, max_length=32)
+    quantity: int | None = None
+    amount_minor: int | None = Field(default=None, sa_column=Column(BigInteger))
+    currency: str | None = Field(default=None, max_length=3)
+    store: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    occurred_at: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Entry(SQLModel, table=True):
+    """One leg of a posting: ``amount`` credited (positive) or debited (negative) to ``account``."""
+
+    __tablename__ = "entry"
+    __table_args__ = (Index("ix_entry_account_member", "account", "member_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    posting_id: int = Field(foreign_key="posting.id", index=True)
+    account: str = Field(max_length=64)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Lot(SQLModel, table=True):
+    """Points from one earn: who issued them, when they expire, and how many are left."""
+
+    __tablename__ = "lot"
+    __table_args__ = (Index("ix_lot_member_open", "member_id", "expires_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    posting_id: int = Field(foreign_key="posting.id", index=True)
+    format: str = Field(max_length=32)
+    points: int = Field(sa_column=Column(BigInteger, nullable=False))
+    remaining: int = Field(sa_column=Column(BigInteger, nullable=False))
+    earned_at: datetime = _ts(nullable=False)
+    available_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+
+
+class LotConsumption(SQLModel, table=True):
+    """How many points a redemption drew from one lot: redeemed points trace to their issuer."""
+
+    __tablename__ = "lot_consumption"
+
+    id: int | None = Field(default=None, primary_key=True)
+    posting_id: int = Field(foreign_key="posting.id", index=True)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    points: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+tier_table = Tier.__table__
+member_table = Member.__table__
+identity_table = Identity.__table__
+posting_table = Posting.__table__
+entry_table = Entry.__table__
+lot_table = Lot.__table__
+lot_consumption_table = LotConsumption.__table__

@@ -1,0 +1,318 @@
+"""The public plugin API: the one module a business format's plugin imports.
+
+A plugin is a Python module (or object) with functions marked ``@hookimpl`` whose names match the
+hook specifications in :mod:`gateway.hookspecs`, published in the ``atrium`` entry-point group::
+
+    # pyproject.toml of your plugin
+    [project.entry-points.atrium]
+    cinema = "atrium_cinema"
+
+    # atrium_cinema/__init__.py
+    from gateway.plugin_api import BusinessFormat, hookimpl
+
+    @hookimpl
+    def atrium_register_formats(register):
+        register(BusinessFormat(code="cinema", name="Cinema"))
+
+Registration hooks receive a ``register`` callback: the gateway validates each item, remembers
+which plugin gave it and refuses to start on a clash. Everything here is a frozen dataclass so a
+plugin cannot change what the gateway holds. Points are integers; money is :class:`Money`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import pluggy
+import strawberry
+
+from gateway.errors import AtriumError, ErrorCode
+from gateway.money import Money, apply_multiplier, parse_money, points_for
+
+PROJECT = "atrium"
+ENTRY_POINT_GROUP = "atrium"
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Decorator marking a plugin's implementation of an Atrium hook."""
+
+
+@strawberry.input(description="An amount of money in major units, e.g. {amount: \"120.00\", currency: \"CNY\"}.")
+class MoneyInput:
+    """GraphQL input for money; plugins use it in their activity inputs."""
+
+    amount: Decimal = strawberry.field(description="Decimal amount in major units, as a string: \"120.00\".")
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. CNY.")
+
+    def to_money(self, *, field: str, allow_zero: bool = False) -> Money:
+        """Validate and convert to :class:`Money`; bad amounts raise a typed error naming ``field``."""
+        return parse_money(self.amount, self.currency, field=field, allow_zero=allow_zero)
+
+
+# --- formats and activities -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusinessFormat:
+    """A business format of the group (retail, dining, property ...).
+
+    :param code: lowercase identifier, letters and digits, used in ids and mutation names.
+    :param name: display name shown to members and admins.
+    """
+
+    code: str
+    name: str
+    description: str = ""
+
+
+class ActivityRejected(AtriumError):
+    """Raised by a plugin when an activity input is invalid; nothing is written.
+
+    ``field`` is the path inside the plugin's input (``items.2.unitPrice``); the gateway prefixes
+    it with the argument name.
+    """
+
+    def __init__(self, message: str, field: str | None = None, code: ErrorCode = ErrorCode.INVALID_INPUT) -> None:
+        super().__init__(code, message, field)
+
+
+@dataclass(frozen=True)
+class ActivityDraft:
+    """What a plugin makes of its typed activity input, before the gateway checks it.
+
+    :param amount: the activity's total amount; the gateway refuses zero, negative, over-precise
+        or absurd amounts and foreign currencies before any earn rule runs.
+    :param occurred_at: when the activity happened (timezone-aware); ``None`` means now.
+    :param store: the store, restaurant or property site, if any.
+    :param details: JSON-serialisable facts the earn rules need (line items, covers ...); stored
+        with the posting and shown in history.
+    """
+
+    amount: Money
+    occurred_at: datetime | None = None
+    store: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A validated activity of one format, as earn rules see it."""
+
+    format: str
+    kind: str
+    reference: str
+    amount: Money
+    occurred_at: datetime
+    store: str | None
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ActivityKind:
+    """One kind of activity a format records, and its typed GraphQL input.
+
+    The gateway adds a mutation ``record<Format><Name>(member, idempotencyKey, input)`` taking
+    ``input_type`` (a ``@strawberry.input`` class) and calls ``to_activity(input)`` to turn it into
+    an :class:`ActivityDraft`; ``to_activity`` raises :class:`ActivityRejected` on bad input.
+
+    :param format: the format code this activity belongs to.
+    :param name: short name, e.g. ``purchase``; with the format it names the mutation.
+    :param input_type: the strawberry input class; its GraphQL name must be unique in the schema.
+    """
+
+    format: str
+    name: str
+    input_type: type
+    to_activity: Callable[[Any], ActivityDraft]
+    description: str = ""
+
+
+# --- members, tiers and earning ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TierInfo:
+    """A rung of the group's tier ladder."""
+
+    code: str
+    name: str
+    rank: int
+    threshold: int
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class MemberContext:
+    """What earn rules and redemption types may know of the member."""
+
+    member_id: int
+    tier: TierInfo
+    growth_value: int
+    points_balance: int
+    enrolled_at: datetime
+
+
+@dataclass(frozen=True)
+class EarnLine:
+    """Points and growth value from one rule, with the reason a member reads.
+
+    ``points`` are base points: the gateway applies the tier multiplier on top and says so in a
+    line of its own. ``reason`` should name the rate and the base, e.g.
+    ``"1 pt per ¥1 on ¥120.00 of eligible items"``.
+    """
+
+    points: int
+    growth: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class EarnRule:
+    """A rule that turns an activity of ``format`` into points and growth value.
+
+    ``compute(activity, member)`` returns an :class:`EarnLine`, an iterable of them, or ``None``
+    when the rule does not apply. It must be pure: it may be called again on a replay or a
+    preview, and raising fails the request with ``PLUGIN_FAILED`` and writes nothing.
+    """
+
+    format: str
+    code: str
+    description: str
+    compute: Callable[[Activity, MemberContext], EarnLine | Iterable[EarnLine] | None]
+
+
+# --- benefits and redemptions --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    """How often a member may use a benefit: ``count`` times per ``period``."""
+
+    count: int
+    period: Literal["day", "week", "month", "quarter", "year"]
+
+
+@dataclass(frozen=True)
+class Benefit:
+    """A benefit of a format, unlocked from ``min_tier`` (a tier code) upward."""
+
+    format: str
+    code: str
+    name: str
+    description: str
+    min_tier: str
+    quota: Quota | None = None
+
+
+class RedemptionRejected(AtriumError):
+    """Raised by a redemption type's ``validate`` when the request cannot be honoured."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(ErrorCode.REDEMPTION_REJECTED, message, field)
+
+
+@dataclass(frozen=True)
+class RedemptionRequest:
+    """A member's request to redeem ``quantity`` units of a reward for ``points`` points."""
+
+    member: MemberContext
+    format: str
+    reward: str
+    quantity: int
+    points: int
+    reference: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """What the member gets: a readable ``reason`` and JSON-serialisable ``details``.
+
+    ``details`` (a voucher code, parking hours ...) are stored with the posting in the same
+    transaction and returned unchanged on a replay.
+    """
+
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RedemptionType:
+    """A reward of a format that members buy with points from any format.
+
+    :param points: cost of one unit in points.
+    :param max_quantity: most units in one redemption.
+    :param min_tier: tier code needed to redeem, ``None`` for everybody.
+    :param validate: optional check run before any write; raise :class:`RedemptionRejected`.
+    :param fulfil: produces the :class:`Fulfilment`; must have no side effect outside what it
+        returns, because the gateway may roll the transaction back after calling it.
+    """
+
+    format: str
+    code: str
+    name: str
+    description: str
+    points: int
+    fulfil: Callable[[RedemptionRequest], Fulfilment]
+    max_quantity: int = 1
+    min_tier: str | None = None
+    validate: Callable[[RedemptionRequest], None] | None = None
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostingEvent:
+    """A committed posting, as notification hooks see it."""
+
+    posting_id: int
+    member_id: int
+    kind: Literal["earn", "redeem"]
+    format: str
+    points: int
+    growth: int
+    balance_after: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TierChange:
+    """A member moved from one tier to another."""
+
+    member_id: int
+    previous: TierInfo
+    current: TierInfo
+    reason: str
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Activity",
+    "ActivityDraft",
+    "ActivityKind",
+    "ActivityRejected",
+    "Benefit",
+    "BusinessFormat",
+    "EarnLine",
+    "EarnRule",
+    "ErrorCode",
+    "Fulfilment",
+    "MemberContext",
+    "Money",
+    "MoneyInput",
+    "PostingEvent",
+    "Quota",
+    "RedemptionRejected",
+    "RedemptionRequest",
+    "RedemptionType",
+    "TierChange",
+    "TierInfo",
+    "apply_multiplier",
+    "hookimpl",
+    "parse_money",
+    "points_for",
+]
