@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     trace_hooks: bool = False
 
     currency: str = "CNY"
+    default_phone_region: str = Field(default="CN", description="Region assumed for phone numbers without +country code.")
     locale: str = "en_US"
     points_lifetime_months: int = 24
     max_activity_amount_minor: int = 100_000_000_00  # ¥100,000,000.00: far above any real bill

@@ -1,0 +1,59 @@
+"""The gateway core: settings, database, plugins and tier ladder of one running app.
+
+Built once per app (and per test) by :func:`open_core`; services receive it keyword-only. Nothing
+here is global, so two apps with different plugins can live in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.errors import PluginLoadError
+from gateway.persistence.database import Database
+from gateway.plugins import PluginHost, PluginRegistry, build_plugin_host
+from gateway.settings import Settings
+from gateway.tiers import Ladder, load_ladder
+
+
+@dataclass
+class Core:
+    """Everything a service needs, and nothing of HTTP or GraphQL."""
+
+    settings: Settings
+    db: Database
+    host: PluginHost
+    ladder: Ladder
+
+    @property
+    def registry(self) -> PluginRegistry:
+        """What the loaded plugins registered."""
+        return self.host.registry
+
+    async def close(self) -> None:
+        """Release database connections."""
+        await self.db.dispose()
+
+
+def build_host(settings: Settings, extra_plugins: Iterable[tuple[str, object]] = (), *, load_entry_points: bool = True) -> PluginHost:
+    """The plugin host for ``settings`` (allowlist, tracing) plus any extra plugin objects."""
+    return build_plugin_host(
+        allowlist=settings.plugins,
+        extra_plugins=extra_plugins,
+        load_entry_points=load_entry_points,
+        trace=settings.trace_hooks,
+    )
+
+
+async def open_core(settings: Settings, host: PluginHost) -> Core:
+    """Connect to the database and load the tier ladder; the schema must be migrated."""
+    db = Database(settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo)
+    async with db.read() as conn:
+        ladder = await load_ladder(conn)
+    for benefit in host.registry.benefits.values():
+        if benefit.min_tier not in ladder:
+            raise PluginLoadError(f"benefit {benefit.format}.{benefit.code} needs unknown tier {benefit.min_tier!r}")
+    for reward in host.registry.redemption_types.values():
+        if reward.min_tier is not None and reward.min_tier not in ladder:
+            raise PluginLoadError(f"reward {reward.format}.{reward.code} needs unknown tier {reward.min_tier!r}")
+    return Core(settings=settings, db=db, host=host, ladder=ladder)

@@ -1,0 +1,246 @@
+"""Recording a format's activity: earn rules, tier multiplier, one balanced posting and a lot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.core import Core
+from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.postings import (
+    MemberRef,
+    PostingResult,
+    check_idempotency_key,
+    find_replay,
+    insert_entries,
+    insert_posting,
+    lock_member,
+    request_hash,
+)
+from gateway.members import MemberRow
+from gateway.money import apply_multiplier
+from gateway.persistence.models import WALLET, issuance_account, lot_table, member_table
+from gateway.plugin_api import Activity, ActivityDraft, ActivityKind, EarnLine, MemberContext, PostingEvent, TierChange
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ActivityRequest:
+    """A business unit's request to record one activity for a member."""
+
+    member: MemberRef
+    format: str
+    kind: str
+    idempotency_key: str
+    input: Any
+
+
+def member_context(core: Core, member: MemberRow) -> MemberContext:
+    """What plugins may know of ``member``."""
+    return MemberContext(
+        member_id=member.id,
+        tier=core.ladder.get(member.tier_code),
+        growth_value=member.growth_value,
+        points_balance=member.points_balance,
+        enrolled_at=member.enrolled_at,
+    )
+
+
+def activity_kind(core: Core, format_code: str, kind: str) -> ActivityKind:
+    """The registered activity kind, or ``UNKNOWN_FORMAT``."""
+    if format_code not in core.registry.formats:
+        raise AtriumError(ErrorCode.UNKNOWN_FORMAT, f"There is no format {format_code!r}.", "format")
+    found = core.registry.activity_kinds.get((format_code, kind))
+    if found is None:
+        raise AtriumError(ErrorCode.UNKNOWN_FORMAT, f"Format {format_code!r} records no {kind!r} activity.", "kind")
+    return found
+
+
+def _draft(core: Core, kind: ActivityKind, raw_input: Any, now: datetime) -> ActivityDraft:
+    plugin = core.registry.owner[("activity kind", kind.format, kind.name)]
+    try:
+        draft = kind.to_activity(raw_input)
+    except AtriumError as exc:
+        raise exc.with_field_prefix("input") from None
+    except Exception as exc:
+        raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} failed to read the activity: {exc!r}.") from exc
+    if not isinstance(draft, ActivityDraft):
+        raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} returned {draft!r}, not an ActivityDraft.")
+    try:
+        json.dumps(dict(draft.details))
+    except (TypeError, ValueError) as exc:
+        raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} gave activity details that are not JSON: {exc}.") from exc
+    settings = core.settings
+    if draft.amount.currency != settings.currency:
+        raise AtriumError(
+            ErrorCode.UNSUPPORTED_CURRENCY,
+            f"The group runs its points in {settings.currency}; got {draft.amount.currency}.",
+            "input.currency",
+        )
+    if draft.amount.minor <= 0:
+        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The amount must be greater than zero.", "input")
+    if draft.amount.minor > settings.max_activity_amount_minor:
+        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The amount exceeds the per-activity limit.", "input")
+    if draft.occurred_at is not None:
+        if draft.occurred_at.tzinfo is None:
+            raise AtriumError(ErrorCode.INVALID_INPUT, "The activity time needs a timezone.", "input")
+        if draft.occurred_at > now + CLOCK_SKEW:
+            raise AtriumError(ErrorCode.INVALID_INPUT, "The activity time is in the future.", "input")
+    return draft
+
+
+def _earn_lines(core: Core, activity: Activity, context: MemberContext) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for rule in core.registry.earn_rules.get(activity.format, []):
+        plugin = core.registry.owner[("earn rule", rule.format, rule.code)]
+        try:
+            produced = rule.compute(activity, context)
+        except Exception as exc:
+            raise AtriumError(
+                ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} failed in earn rule {rule.code!r}: {exc!r}."
+            ) from exc
+        items: Iterable[Any] = () if produced is None else [produced] if isinstance(produced, EarnLine) else produced
+        for line in items:
+            valid = (
+                isinstance(line, EarnLine)
+                and type(line.points) is int
+                and type(line.growth) is int
+                and line.points >= 0
+                and line.growth >= 0
+            )
+            if not valid:
+                raise AtriumError(
+                    ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} earn rule {rule.code!r} returned {line!r}."
+                )
+            if line.points or line.growth:
+                lines.append({"rule": f"{rule.format}.{rule.code}", "points": line.points, "growth": line.growth, "reason": line.reason})
+    return lines
+
+
+async def record_activity(core: Core, request: ActivityRequest, *, now: datetime) -> PostingResult:
+    """Earn points and growth value for an activity, exactly once per idempotency key.
+
+    Points are the earn rules' base points times the member's tier multiplier (rounded down); the
+    wallet is credited from the format's issuance account and a lot remembers the issuing format.
+    A replay returns the original result; any error writes nothing.
+    """
+    kind = activity_kind(core, request.format, request.kind)
+    key = check_idempotency_key(request.idempotency_key)
+    draft = _draft(core, kind, request.input, now)
+    scope = f"earn:{kind.format}"
+    fingerprint = request_hash(
+        {
+            "member": request.member.canonical(),
+            "kind": kind.name,
+            "amount": draft.amount.minor,
+            "currency": draft.amount.currency,
+            "occurred_at": draft.occurred_at.isoformat() if draft.occurred_at else None,
+            "store": draft.store,
+            "details": draft.details,
+        }
+    )
+    try:
+        async with core.db.write() as conn:
+            replay = await find_replay(conn, scope, key, fingerprint)
+            if replay is not None:
+                return replay
+            member = await lock_member(conn, request.member)
+            context = member_context(core, member)
+            activity = Activity(
+                format=kind.format,
+                kind=kind.name,
+                reference=key,
+                amount=draft.amount,
+                occurred_at=(draft.occurred_at or now).astimezone(UTC),
+                store=draft.store,
+                details=dict(draft.details),
+            )
+            lines = _earn_lines(core, activity, context)
+            base = sum(line["points"] for line in lines)
+            growth = sum(line["growth"] for line in lines)
+            tier = context.tier
+            bonus = apply_multiplier(base, tier.multiplier) - base
+            if bonus:
+                lines.append(
+                    {"rule": f"tier.{tier.code}", "points": bonus, "growth": 0, "reason": f"{tier.name} tier ×{tier.multiplier}: +{bonus} pts"}
+                )
+            points = base + bonus
+            balance_after = member.points_balance + points
+            growth_after = member.growth_value + growth
+            tier_after = core.ladder.after_earning(tier, growth_after)
+            format_name = core.registry.formats[kind.format].name
+            summary = f"{format_name} {kind.name.replace('_', ' ')}: +{points} pts"
+            if lines:
+                summary += " (" + "; ".join(line["reason"] for line in lines) + ")"
+            values = {
+                "member_id": member.id,
+                "kind": "earn",
+                "format": kind.format,
+                "idempotency_scope": scope,
+                "idempotency_key": key,
+                "request_hash": fingerprint,
+                "points": points,
+                "growth": growth,
+                "balance_after": balance_after,
+                "tier_before": tier.code,
+                "tier_after": tier_after.code,
+                "reason": summary[:500],
+                "lines": lines,
+                "activity_kind": kind.name,
+                "amount_minor": draft.amount.minor,
+                "currency": draft.amount.currency,
+                "store": draft.store,
+                "details": dict(draft.details),
+                "occurred_at": activity.occurred_at,
+                "created_at": now,
+            }
+            posting_id = await insert_posting(conn, values)
+            await insert_entries(
+                conn, posting_id, [(WALLET, member.id, points), (issuance_account(kind.format), None, -points)]
+            )
+            if points:
+                await conn.execute(
+                    insert(lot_table).values(
+                        member_id=member.id,
+                        posting_id=posting_id,
+                        format=kind.format,
+                        points=points,
+                        remaining=points,
+                        earned_at=activity.occurred_at,
+                        available_at=activity.occurred_at,
+                        expires_at=activity.occurred_at + relativedelta(months=core.settings.points_lifetime_months),
+                    )
+                )
+            await conn.execute(
+                update(member_table)
+                .where(member_table.c.id == member.id)
+                .values(
+                    points_balance=member_table.c.points_balance + points,
+                    growth_value=member_table.c.growth_value + growth,
+                    tier_code=tier_after.code,
+                )
+            )
+    except IntegrityError:
+        async with core.db.read() as conn:
+            replay = await find_replay(conn, scope, key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    result = PostingResult(id=posting_id, **{k: v for k, v in values.items() if k in _RESULT_FIELDS})
+    core.host.notify_posting(
+        PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)
+    )
+    if tier_after.code != tier.code:
+        core.host.notify_tier_change(TierChange(member.id, tier, tier_after, f"Reached {growth_after} growth value"))
+    return result
+
+
+_RESULT_FIELDS = frozenset(PostingResult.__dataclass_fields__) - {"id", "replayed"}

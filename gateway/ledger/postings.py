@@ -1,0 +1,167 @@
+"""What every posting shares: member references, locking, idempotency and the stored result.
+
+A posting is written in one transaction that first locks the member (``SELECT ... FOR UPDATE`` on
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so postings of one member never interleave. Its
+idempotency key is claimed by a unique constraint in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.errors import AtriumError, ErrorCode
+from gateway.identity import IdentityKey
+from gateway.members import MemberRow, member_from_row, member_select
+from gateway.persistence.models import entry_table, identity_table, member_table, posting_table
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """Who a posting is for: a member id, or an identity that resolves to one."""
+
+    member_id: int | None = None
+    identity: IdentityKey | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """A JSON-ready form for request hashes."""
+        if self.member_id is not None:
+            return {"id": self.member_id}
+        assert self.identity is not None
+        return {"kind": self.identity.kind.value, "namespace": self.identity.namespace, "value": self.identity.value}
+
+
+@dataclass(frozen=True)
+class PostingResult:
+    """A committed posting as the client sees it; ``replayed`` is true for an idempotent replay."""
+
+    id: int
+    member_id: int
+    kind: str
+    format: str
+    points: int
+    growth: int
+    balance_after: int
+    tier_before: str
+    tier_after: str
+    reason: str
+    lines: list[dict[str, Any]]
+    details: dict[str, Any]
+    occurred_at: datetime
+    created_at: datetime
+    idempotency_key: str
+    activity_kind: str | None = None
+    reward_code: str | None = None
+    quantity: int | None = None
+    amount_minor: int | None = None
+    currency: str | None = None
+    store: str | None = None
+    replayed: bool = field(default=False, compare=False)
+
+
+POSTING_COLUMNS = tuple(
+    posting_table.c[name]
+    for name in (
+        "id member_id kind format points growth balance_after tier_before tier_after reason lines details "
+        "occurred_at created_at idempotency_key activity_kind reward_code quantity amount_minor currency store"
+    ).split()
+)
+
+
+def posting_from_row(row: Any, *, replayed: bool = False) -> PostingResult:
+    """Build a :class:`PostingResult` from a row with :data:`POSTING_COLUMNS`."""
+    mapping = row._mapping
+    return PostingResult(**{column.name: mapping[column.name] for column in POSTING_COLUMNS}, replayed=replayed)
+
+
+def check_idempotency_key(key: str) -> str:
+    """Refuse empty, over-long or non-printable keys: ``INVALID_IDEMPOTENCY_KEY``."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise AtriumError(
+            ErrorCode.INVALID_IDEMPOTENCY_KEY,
+            "The idempotency key must be 1 to 128 printable ASCII characters without spaces (e.g. the receipt id).",
+            "idempotencyKey",
+        )
+    return key
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    """A stable fingerprint of a request, to tell a replay from a reused key."""
+    encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+async def find_replay(conn: AsyncConnection, scope: str, key: str, fingerprint: str) -> PostingResult | None:
+    """The posting already made with this key, or ``None``; a different payload is an error."""
+    row = (
+        await conn.execute(
+            select(*POSTING_COLUMNS, posting_table.c.request_hash).where(
+                (posting_table.c.idempotency_scope == scope) & (posting_table.c.idempotency_key == key)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise AtriumError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            f"Idempotency key {key!r} was already used for a different request; use a new key.",
+            "idempotencyKey",
+        )
+    return posting_from_row(row, replayed=True)
+
+
+async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
+    """Read and lock the member for the rest of the transaction; ``MEMBER_NOT_FOUND`` otherwise."""
+    query = member_select()
+    if ref.member_id is not None:
+        query = query.where(member_table.c.id == ref.member_id)
+    else:
+        assert ref.identity is not None
+        query = query.join(identity_table, identity_table.c.member_id == member_table.c.id).where(
+            (identity_table.c.kind == ref.identity.kind.value)
+            & (identity_table.c.namespace == ref.identity.namespace)
+            & (identity_table.c.value == ref.identity.value)
+        )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=member_table)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        where = f"id {ref.member_id}" if ref.member_id is not None else ref.identity.describe()  # type: ignore[union-attr]
+        raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, f"No member has {where}.", "member")
+    member = member_from_row(row)
+    if member.status != "active":
+        raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
+    return member
+
+
+async def insert_posting(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert the posting row (claiming its idempotency key) and return its id."""
+    return int(await conn.scalar(insert(posting_table).values(**values).returning(posting_table.c.id)))
+
+
+async def insert_entries(conn: AsyncConnection, posting_id: int, legs: list[tuple[str, int | None, int]]) -> None:
+    """Insert a posting's entries ``(account, member_id, amount)``; they must sum to zero."""
+    if sum(amount for _, _, amount in legs) != 0:
+        raise AssertionError(f"unbalanced posting {posting_id}: {legs}")
+    legs = [leg for leg in legs if leg[2] != 0]
+    if legs:
+        await conn.execute(
+            insert(entry_table),
+            [{"posting_id": posting_id, "account": a, "member_id": m, "amount": amount} for a, m, amount in legs],
+        )
+
+
+async def read_posting(conn: AsyncConnection, posting_id: int) -> PostingResult:
+    """The stored result of posting ``posting_id``."""
+    row = (await conn.execute(select(*POSTING_COLUMNS).where(posting_table.c.id == posting_id))).one()
+    return posting_from_row(row)

@@ -1,0 +1,193 @@
+"""Redeeming a reward of any format with points earned anywhere, never overdrawing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.core import Core
+from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.earn import member_context
+from gateway.ledger.postings import (
+    MemberRef,
+    PostingResult,
+    check_idempotency_key,
+    find_replay,
+    insert_entries,
+    insert_posting,
+    lock_member,
+    request_hash,
+)
+from gateway.persistence.models import WALLET, lot_consumption_table, lot_table, member_table, redemption_account
+from gateway.plugin_api import Fulfilment, PostingEvent, RedemptionRequest, RedemptionType
+
+
+@dataclass(frozen=True)
+class RedeemRequest:
+    """A request to redeem ``quantity`` units of reward ``format.reward`` for a member."""
+
+    member: MemberRef
+    format: str
+    reward: str
+    quantity: int
+    idempotency_key: str
+
+
+def find_reward(core: Core, format_code: str, code: str) -> RedemptionType:
+    """The reward, or ``UNKNOWN_FORMAT`` / ``UNKNOWN_REWARD``."""
+    if format_code not in core.registry.formats:
+        raise AtriumError(ErrorCode.UNKNOWN_FORMAT, f"There is no format {format_code!r}.", "format")
+    reward = core.registry.reward(format_code, code)
+    if reward is None:
+        raise AtriumError(ErrorCode.UNKNOWN_REWARD, f"Format {format_code!r} offers no reward {code!r}.", "reward")
+    return reward
+
+
+def _plugin_call(core: Core, reward: RedemptionType, step: str, request: RedemptionRequest) -> Fulfilment | None:
+    plugin = core.registry.owner[("redemption type", reward.format, reward.code)]
+    function = reward.validate if step == "validate" else reward.fulfil
+    if function is None:
+        return None
+    try:
+        return function(request)
+    except AtriumError:
+        raise
+    except Exception as exc:
+        raise AtriumError(
+            ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} failed to {step} reward {reward.code!r}: {exc!r}."
+        ) from exc
+
+
+async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> PostingResult:
+    """Spend points on a reward, exactly once per idempotency key, without ever overdrawing.
+
+    The wallet is debited by a guarded update inside a transaction that holds the member's lock;
+    lots are consumed first-expiring-first and each draw is recorded, so every redeemed point
+    traces to the format that issued it.
+    """
+    reward = find_reward(core, request.format, request.reward)
+    key = check_idempotency_key(request.idempotency_key)
+    limit = min(reward.max_quantity, core.settings.max_redemption_quantity)
+    if not isinstance(request.quantity, int) or not 1 <= request.quantity <= limit:
+        raise AtriumError(ErrorCode.INVALID_QUANTITY, f"Quantity must be between 1 and {limit}.", "quantity")
+    cost = reward.points * request.quantity
+    scope = f"redeem:{reward.format}"
+    fingerprint = request_hash(
+        {"member": request.member.canonical(), "reward": reward.code, "quantity": request.quantity}
+    )
+    now = now.astimezone(UTC)
+    try:
+        async with core.db.write() as conn:
+            replay = await find_replay(conn, scope, key, fingerprint)
+            if replay is not None:
+                return replay
+            member = await lock_member(conn, request.member)
+            context = member_context(core, member)
+            if reward.min_tier and not core.ladder.at_least(member.tier_code, reward.min_tier):
+                needed = core.ladder.get(reward.min_tier).name
+                raise AtriumError(ErrorCode.TIER_TOO_LOW, f"{reward.name} needs {needed} tier or above.", "reward")
+            plugin_request = RedemptionRequest(
+                member=context,
+                format=reward.format,
+                reward=reward.code,
+                quantity=request.quantity,
+                points=cost,
+                reference=key,
+                requested_at=now,
+            )
+            _plugin_call(core, reward, "validate", plugin_request)
+            balance_after = await conn.scalar(
+                update(member_table)
+                .where((member_table.c.id == member.id) & (member_table.c.points_balance >= cost))
+                .values(points_balance=member_table.c.points_balance - cost)
+                .returning(member_table.c.points_balance)
+            )
+            if balance_after is None:
+                raise AtriumError(
+                    ErrorCode.INSUFFICIENT_POINTS,
+                    f"{reward.name} ×{request.quantity} costs {cost} pts; the member has {member.points_balance}.",
+                    "quantity",
+                )
+            draws = await _draw_lots(conn, member.id, cost, now)
+            fulfilment = _plugin_call(core, reward, "fulfil", plugin_request)
+            if not isinstance(fulfilment, Fulfilment):
+                raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned {fulfilment!r}.")
+            details = dict(fulfilment.details)
+            json.dumps(details)
+            format_name = core.registry.formats[reward.format].name
+            values = {
+                "member_id": member.id,
+                "kind": "redeem",
+                "format": reward.format,
+                "idempotency_scope": scope,
+                "idempotency_key": key,
+                "request_hash": fingerprint,
+                "points": -cost,
+                "growth": 0,
+                "balance_after": int(balance_after),
+                "tier_before": member.tier_code,
+                "tier_after": member.tier_code,
+                "reason": f"{format_name} reward: {fulfilment.reason} (-{cost} pts)"[:500],
+                "lines": [{"rule": f"{reward.format}.{reward.code}", "points": -cost, "growth": 0, "reason": f"{reward.name} ×{request.quantity} at {reward.points} pts each"}],
+                "reward_code": reward.code,
+                "quantity": request.quantity,
+                "details": details,
+                "occurred_at": now,
+                "created_at": now,
+            }
+            posting_id = await insert_posting(conn, values)
+            await insert_entries(
+                conn, posting_id, [(WALLET, member.id, -cost), (redemption_account(reward.format), None, cost)]
+            )
+            await conn.execute(
+                update(lot_table)
+                .where(lot_table.c.id == bindparam("lot_id"))
+                .values(remaining=lot_table.c.remaining - bindparam("take")),
+                [{"lot_id": lot_id, "take": take} for lot_id, take in draws],
+            )
+            await conn.execute(
+                insert(lot_consumption_table),
+                [{"posting_id": posting_id, "lot_id": lot_id, "points": take} for lot_id, take in draws],
+            )
+    except IntegrityError:
+        async with core.db.read() as conn:
+            replay = await find_replay(conn, scope, key, fingerprint)
+        if replay is None:
+            raise
+        return replay
+    result = PostingResult(id=posting_id, **{k: v for k, v in values.items() if k in _RESULT_FIELDS})
+    core.host.notify_posting(
+        PostingEvent(posting_id, member.id, "redeem", reward.format, -cost, 0, int(balance_after), result.reason)
+    )
+    return result
+
+
+async def _draw_lots(conn, member_id: int, cost: int, now: datetime) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """Which lots pay ``cost``, first-expiring-first; only available, unexpired points count."""
+    query = (
+        select(lot_table.c.id, lot_table.c.remaining)
+        .where(
+            (lot_table.c.member_id == member_id)
+            & (lot_table.c.remaining > 0)
+            & (lot_table.c.available_at <= now)
+        )
+        .order_by(lot_table.c.expires_at, lot_table.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    draws: list[tuple[int, int]] = []
+    left = cost
+    for lot_id, remaining in (await conn.execute(query)).all():
+        take = min(int(remaining), left)
+        draws.append((lot_id, take))
+        left -= take
+        if left == 0:
+            return draws
+    raise RuntimeError(f"ledger inconsistency: member {member_id}'s lots hold less than the stored balance")
+
+
+_RESULT_FIELDS = frozenset(PostingResult.__dataclass_fields__) - {"id", "replayed"}

@@ -1,0 +1,97 @@
+"""Reading members: the rows behind ``me``, member lookups and data loaders (batched, no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.identity import IdentityKind
+from gateway.persistence.models import identity_table, member_table
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as stored: status, tier, growth value and available points."""
+
+    id: int
+    status: str
+    tier_code: str
+    growth_value: int
+    points_balance: int
+    enrolled_format: str | None
+    enrolled_at: datetime
+
+
+@dataclass(frozen=True)
+class IdentityRow:
+    """One identity of a member."""
+
+    member_id: int
+    kind: IdentityKind
+    namespace: str
+    value: str
+    created_at: datetime
+
+
+_MEMBER_COLUMNS = (
+    member_table.c.id,
+    member_table.c.status,
+    member_table.c.tier_code,
+    member_table.c.growth_value,
+    member_table.c.points_balance,
+    member_table.c.enrolled_format,
+    member_table.c.enrolled_at,
+)
+
+
+def member_from_row(row: object) -> MemberRow:
+    """Build a :class:`MemberRow` from a result row with the member columns."""
+    mapping = row._mapping  # type: ignore[attr-defined]
+    return MemberRow(
+        id=int(mapping["id"]),
+        status=mapping["status"],
+        tier_code=mapping["tier_code"],
+        growth_value=int(mapping["growth_value"]),
+        points_balance=int(mapping["points_balance"]),
+        enrolled_format=mapping["enrolled_format"],
+        enrolled_at=mapping["enrolled_at"],
+    )
+
+
+def member_select():  # type: ignore[no-untyped-def]
+    """A SELECT of the member columns, to be filtered by the caller."""
+    return select(*_MEMBER_COLUMNS)
+
+
+async def get_members(conn: AsyncConnection, member_ids: Sequence[int]) -> list[MemberRow | None]:
+    """Members by id in one query, in the order asked, ``None`` for unknown ids."""
+    rows = (await conn.execute(member_select().where(member_table.c.id.in_(set(member_ids))))).all()
+    by_id = {row.id: member_from_row(row) for row in rows}
+    return [by_id.get(member_id) for member_id in member_ids]
+
+
+async def get_identities(conn: AsyncConnection, member_ids: Sequence[int]) -> list[list[IdentityRow]]:
+    """Every identity of each member in one query, in the order asked."""
+    rows = (
+        await conn.execute(
+            select(identity_table)
+            .where(identity_table.c.member_id.in_(set(member_ids)))
+            .order_by(identity_table.c.id)
+        )
+    ).mappings()
+    grouped: dict[int, list[IdentityRow]] = {member_id: [] for member_id in member_ids}
+    for row in rows:
+        grouped.setdefault(row["member_id"], []).append(
+            IdentityRow(
+                member_id=row["member_id"],
+                kind=IdentityKind(row["kind"]),
+                namespace=row["namespace"],
+                value=row["value"],
+                created_at=row["created_at"],
+            )
+        )
+    return [grouped[member_id] for member_id in member_ids]
