@@ -48,8 +48,9 @@ class MoneyInput:
     currency: str = strawberry.field(description="ISO 4217 code, e.g. CNY.")
 
     def to_money(self, *, field: str, allow_zero: bool = False) -> Money:
-        """Validate and convert to :class:`Money`; bad amounts raise a typed error naming ``field``."""
-        return parse_money(self.amount, self.currency, field=field, allow_zero=allow_zero)
+        """Validate and convert to :class:`Money`; errors name ``<field>.amount`` or ``<field>.currency``."""
+        parse_money(0, self.currency, field=f"{field}.currency", allow_zero=True)
+        return parse_money(self.amount, self.currency, field=f"{field}.amount", allow_zero=allow_zero)
 
 
 # --- formats and activities -------------------------------------------------------------------
@@ -295,6 +296,7 @@ __all__ = [
     "ActivityDraft",
     "ActivityKind",
     "ActivityRejected",
+    "AtriumError",
     "Benefit",
     "BusinessFormat",
     "EarnLine",
