@@ -179,7 +179,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
             format_name = core.registry.formats[kind.format].name
             summary = f"{format_name} {kind.name.replace('_', ' ')}: +{points} pts"
             if lines:
-                summary += " (" + "; ".join(line["reason"] for line in lines) + ")"
+                summary += " — " + "; ".join(line["reason"] for line in lines)
             values = {
                 "member_id": member.id,
                 "kind": "earn",

@@ -1,0 +1,135 @@
+"""The ``atrium`` command: serve, migrate, mint development tokens, export the SDL, check the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.auth import Role, mint_token
+from gateway.settings import DEVELOPMENT_SECRET, Settings
+
+FIRST_PARTY_PLUGINS = ["dining", "property", "retail"]
+"""Entry-point names of the first-party plugins: the committed SDL is generated from these only."""
+
+app = typer.Typer(help="Atrium, the group-wide loyalty gateway.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+schema_app = typer.Typer(help="The GraphQL schema contract.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for trying Atrium out.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(schema_app, name="schema")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(demo_app, name="demo")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve GraphQL (GraphiQL in a browser) at http://HOST:PORT/graphql."""
+    import uvicorn
+
+    typer.echo(f"Atrium GraphiQL: http://{host}:{port}/graphql")
+    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations to the configured database (ATRIUM_DATABASE_URL)."""
+    from gateway.persistence.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"Database at {settings.database_url} is at {revision}.")
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Option(help="member, service or admin.")],
+    member: Annotated[int | None, typer.Option(help="Member number, for a member token.")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="Format code, for a service token.")] = None,
+    days: Annotated[int, typer.Option(help="Days until it expires.")] = 30,
+) -> None:
+    """Mint a signed development token (the group's identity provider issues production ones)."""
+    settings = Settings()
+    try:
+        value = mint_token(settings, role=role, member_id=member, format_code=format, ttl=timedelta(days=days))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if settings.jwt_secret == DEVELOPMENT_SECRET:
+        typer.echo("warning: signed with the development secret; set ATRIUM_JWT_SECRET in production", err=True)
+    typer.echo(value)
+
+
+@schema_app.command("export")
+def schema_export(
+    output: Annotated[Path | None, typer.Option(help="File to write; standard output when omitted.")] = None,
+) -> None:
+    """Print or write the SDL composed from the first-party plugins only."""
+    from gateway.core import build_host
+    from gateway.graphql.schema import build_schema
+
+    settings = Settings(plugins=FIRST_PARTY_PLUGINS)
+    sdl = build_schema(build_host(settings).registry, settings).as_str() + "\n"
+    if output is None:
+        typer.echo(sdl, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(sdl)
+        typer.echo(f"Wrote {output}")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from entries and lots; exit 1 naming each member that differs."""
+    from gateway.ledger.verify import verify_ledger
+    from gateway.persistence.database import Database
+
+    async def run() -> list[str]:
+        settings = Settings()
+        db = Database(settings.database_url)
+        try:
+            async with db.read() as conn:
+                return [
+                    f"member {d.member_id}: {d.problem}" if d.member_id is not None else f"posting {d.posting_id}: {d.problem}"
+                    for d in await verify_ledger(conn)
+                ]
+        finally:
+            await db.dispose()
+
+    problems = asyncio.run(run())
+    for line in problems:
+        typer.echo(line, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("Ledger verified: every posting balances and every stored balance matches its entries and lots.")
+
+
+@demo_app.command("load")
+def demo_load(
+    members: Annotated[int, typer.Option(help="How many members to create.")] = 240,
+    seed: Annotated[int, typer.Option(help="Random seed, for the same data every time.")] = 7,
+) -> None:
+    """Load demo members and a few months of activity across formats (skipped if already loaded)."""
+    from gateway.demo import load_demo
+
+    typer.echo(asyncio.run(load_demo(Settings(), members=members, seed=seed)))
+
+
+@demo_app.command("tokens")
+def demo_tokens() -> None:
+    """Print ready-to-paste bearer tokens for a demo member, each format's service account and an admin."""
+    from gateway.demo import demo_tokens as tokens
+
+    for label, value in asyncio.run(tokens(Settings())):
+        typer.echo(f"{label}:\n  Authorization: Bearer {value}\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

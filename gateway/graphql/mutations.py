@@ -1,0 +1,151 @@
+"""Root mutation fields. Expected failures are data: every payload carries ``errors: [UserError!]!``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from gateway.auth import Principal, Role, forbidden
+from gateway.errors import AtriumError, ErrorCode
+from gateway.graphql.context import Context
+from gateway.graphql.inputs import EnrolInput, LinkIdentityInput, RedeemInput, identity_key, member_ref
+from gateway.graphql.types import Member, Posting, UserError, member_or_none
+from gateway.identity import IdentityKey, IdentityKind, enrol, find_member_id, link_identity
+from gateway.ledger.postings import MemberRef, PostingResult
+from gateway.ledger.redeem import RedeemRequest, find_reward, redeem
+
+P = TypeVar("P")
+
+
+@strawberry.type
+class EnrolPayload:
+    member: Member | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LinkIdentityPayload:
+    member: Member | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="The posting an activity made (or the original one, on a replay), and the member after it.")
+class RecordActivityPayload:
+    posting: Posting | None = None
+    member: Member | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RedeemPayload:
+    posting: Posting | None = None
+    member: Member | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def forget(loader: DataLoader[int, Any], key: int) -> None:
+    """Drop ``key`` from a loader's per-request cache after a write changed it."""
+    try:
+        loader.clear(key)
+    except KeyError:
+        pass
+
+
+async def as_payload(payload: type[P], work: Callable[[], Awaitable[P]]) -> P:
+    """Run ``work``; an :class:`AtriumError` becomes ``payload(errors=[...])`` instead of an exception."""
+    try:
+        return await work()
+    except AtriumError as exc:
+        return payload(errors=[UserError.from_error(exc)])  # type: ignore[call-arg]
+
+
+async def member_after(info: Info[Context, None], member_id: int) -> Member | None:
+    """The member as it is now, for a payload (loaded only when the client asks for it)."""
+    return member_or_none(await info.context.members.load(member_id))
+
+
+async def posting_payload(info: Info[Context, None], payload: type[P], result: PostingResult) -> P:
+    """A payload holding ``result``; the member is re-read because the posting changed it."""
+    forget(info.context.members, result.member_id)
+    return payload(posting=Posting.from_result(result), member=await member_after(info, result.member_id))  # type: ignore[call-arg]
+
+
+def _check_identity_scope(principal: Principal, identity: IdentityKey) -> None:
+    if identity.kind is IdentityKind.CUSTOMER_ID and not principal.can_act_for_format(identity.namespace):
+        raise forbidden(f"A {principal.format} service account cannot set {identity.namespace} customer ids.", "identity.format")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Enrol a new member recognised by one identity (service and admin tokens).")
+    async def enrol(self, info: Info[Context, None], input: EnrolInput) -> EnrolPayload:
+        async def work() -> EnrolPayload:
+            principal = info.context.require_role(Role.SERVICE, Role.ADMIN)
+            key = identity_key(info.context, input.identity, "input.identity")
+            _check_identity_scope(principal, key)
+            core = info.context.core
+            member_id = await enrol(
+                core.db, identity=key, ladder=core.ladder, enrolled_format=principal.format, now=info.context.now()
+            )
+            return EnrolPayload(member=await member_after(info, member_id))
+
+        return await as_payload(EnrolPayload, work)
+
+    @strawberry.mutation(description="Link another identity (e.g. a dining app id) to an existing member.")
+    async def link_identity(self, info: Info[Context, None], input: LinkIdentityInput) -> LinkIdentityPayload:
+        async def work() -> LinkIdentityPayload:
+            principal = info.context.require_role(Role.SERVICE, Role.ADMIN)
+            key = identity_key(info.context, input.identity, "input.identity")
+            _check_identity_scope(principal, key)
+            member_id = await resolve_member_id(info, member_ref(info.context, input.member, "input.member"))
+            await link_identity(info.context.core.db, member_id=member_id, identity=key, now=info.context.now())
+            forget(info.context.identities, member_id)
+            return LinkIdentityPayload(member=await member_after(info, member_id))
+
+        return await as_payload(LinkIdentityPayload, work)
+
+    @strawberry.mutation(description="Spend points earned in any format on a reward (member token: your own points).")
+    async def redeem(self, info: Info[Context, None], input: RedeemInput) -> RedeemPayload:
+        async def work() -> RedeemPayload:
+            principal = info.context.caller()
+            core = info.context.core
+            find_reward(core, input.format, input.reward)
+            if principal.role is Role.MEMBER:
+                ref = MemberRef(member_id=principal.member_id)
+                if input.member is not None:
+                    asked = await resolve_member_id(info, member_ref(info.context, input.member, "input.member"))
+                    if asked != principal.member_id:
+                        raise forbidden("A member token can only redeem its own points.", "input.member")
+            else:
+                if not principal.can_act_for_format(input.format):
+                    raise forbidden(f"A {principal.format} service account cannot redeem {input.format} rewards.", "input.format")
+                if input.member is None:
+                    raise AtriumError(ErrorCode.INVALID_INPUT, "Say whose points to redeem.", "input.member")
+                ref = member_ref(info.context, input.member, "input.member")
+            request = RedeemRequest(
+                member=ref, format=input.format, reward=input.reward, quantity=input.quantity, idempotency_key=input.idempotency_key
+            )
+            result = await redeem(core, request, now=info.context.now())
+            return await posting_payload(info, RedeemPayload, result)
+
+        return await as_payload(RedeemPayload, work)
+
+
+async def resolve_member_id(info: Info[Context, None], ref: MemberRef) -> int:
+    """The member id behind a reference, or ``MEMBER_NOT_FOUND``."""
+    if ref.member_id is not None:
+        row = await info.context.members.load(ref.member_id)
+        if row is not None:
+            return row.id
+    else:
+        assert ref.identity is not None
+        async with info.context.core.db.read() as conn:
+            found = await find_member_id(conn, ref.identity)
+        if found is not None:
+            return found
+    raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, "No such member.", "input.member")
+

@@ -1,0 +1,171 @@
+"""The one GraphQL schema, composed at start-up from the gateway's types and the plugins' contributions.
+
+Each plugin's activity kind becomes a mutation ``record<Format><Kind>(member, idempotencyKey,
+input)``. A GraphQL name given by two plugins, or by a plugin and the gateway, fails start-up with
+a message naming both: strawberry's ``merge_types`` would only warn.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError, GraphQLScalarType
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.tools import create_type, merge_types
+from strawberry.types import Info
+
+from gateway.auth import Role, forbidden
+from gateway.errors import AtriumError, PluginLoadError
+from gateway.graphql.context import Context
+from gateway.graphql.inputs import MemberRefInput, member_ref
+from gateway.graphql.mutations import Mutation, RecordActivityPayload, as_payload, posting_payload
+from gateway.graphql.queries import Query
+from gateway.ledger.earn import ActivityRequest, record_activity
+from gateway.plugin_api import ActivityKind, MoneyInput
+from gateway.plugins import PluginRegistry
+from gateway.settings import Settings
+
+
+def _camel(code: str) -> str:
+    return "".join(part.capitalize() for part in code.split("_"))
+
+
+def activity_field_name(kind: ActivityKind) -> str:
+    """The mutation name of an activity kind: ``record`` + format + kind, camel-cased."""
+    return f"record{_camel(kind.format)}{_camel(kind.name)}"
+
+
+def _activity_mutation(kind: ActivityKind) -> Any:
+    async def resolve(info, member, idempotency_key, input):  # type: ignore[no-untyped-def]
+        async def work() -> RecordActivityPayload:
+            principal = info.context.require_role(Role.SERVICE, Role.ADMIN)
+            if not principal.can_act_for_format(kind.format):
+                raise forbidden(f"A {principal.format} service account cannot record {kind.format} activity.")
+            request = ActivityRequest(
+                member=member_ref(info.context, member, "member"),
+                format=kind.format,
+                kind=kind.name,
+                idempotency_key=idempotency_key,
+                input=input,
+            )
+            result = await record_activity(info.context.core, request, now=info.context.now())
+            return await posting_payload(info, RecordActivityPayload, result)
+
+        return await as_payload(RecordActivityPayload, work)
+
+    resolve.__annotations__ = {
+        "info": Info[Context, None],
+        "member": Annotated[MemberRefInput, strawberry.argument(description="The member's id or an identity.")],
+        "idempotency_key": Annotated[
+            str, strawberry.argument(description="The receipt or bill id: a retry with the same key earns once.")
+        ],
+        "input": kind.input_type,
+        "return": RecordActivityPayload,
+    }
+    description = kind.description or f"Record a {kind.format} {kind.name.replace('_', ' ')} and earn points."
+    return strawberry.mutation(resolver=resolve, name=activity_field_name(kind), description=description)
+
+
+
+@functools.cache
+def _type_names(types: tuple[type, ...]) -> frozenset[str]:
+    @strawberry.type
+    class Query:
+        ping: bool = True
+
+    type_map = strawberry.Schema(query=Query, types=list(types))._schema.type_map
+    return frozenset(name for name, graphql_type in type_map.items() if not isinstance(graphql_type, GraphQLScalarType))
+
+
+@functools.cache
+def _gateway_type_names() -> frozenset[str]:
+    return frozenset(strawberry.Schema(query=Query, mutation=Mutation, types=[MoneyInput])._schema.type_map)
+
+
+def check_clashes(registry: PluginRegistry) -> None:
+    """Fail when two plugins, or a plugin and the gateway, give one GraphQL type or mutation name."""
+    gateway_names = _gateway_type_names()
+    owners: dict[str, str] = {}
+    contributed: dict[str, list[type]] = {}
+    for (format_code, name), kind in registry.activity_kinds.items():
+        plugin = registry.owner[("activity kind", format_code, name)]
+        contributed.setdefault(plugin, []).append(kind.input_type)
+    for plugin, item in registry.graphql_types:
+        contributed.setdefault(plugin, []).append(item)
+    for plugin in sorted(contributed):
+        names = _type_names(tuple(contributed[plugin])) - _type_names(()) - {"MoneyInput"}
+        for name in sorted(names):
+            if name in gateway_names:
+                raise PluginLoadError(f"GraphQL type {name!r} of plugin {plugin!r} clashes with the gateway's own {name!r}")
+            if name in owners and owners[name] != plugin:
+                raise PluginLoadError(f"GraphQL type {name!r} is contributed by both {owners[name]!r} and {plugin!r}")
+            owners[name] = plugin
+    fields: dict[str, str] = {}
+    core_fields = {field.name for field in Mutation.__strawberry_definition__.fields}
+    for (format_code, name), kind in sorted(registry.activity_kinds.items()):
+        plugin = registry.owner[("activity kind", format_code, name)]
+        field_name = activity_field_name(kind)
+        if field_name in core_fields:
+            raise PluginLoadError(f"mutation {field_name!r} of plugin {plugin!r} clashes with the gateway's own")
+        if field_name in fields:
+            raise PluginLoadError(f"mutation {field_name!r} is contributed by both {fields[field_name]!r} and {plugin!r}")
+        fields[field_name] = plugin
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Hide unexpected exceptions' text from clients; typed errors and validation errors pass."""
+    original = error.original_error
+    return original is not None and not isinstance(original, (GraphQLError, AtriumError))
+
+
+def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Caches and limits, as factories. Limiter rules are built once so the validation cache hits."""
+    rules = [
+        depth_validator(settings.graphql_max_depth, should_ignore=None),
+        alias_validator(settings.graphql_max_aliases),
+    ]
+    return [
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=settings.graphql_parser_cache_size),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=settings.graphql_validation_cache_size),
+        lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error; it has been logged."),
+    ]
+
+
+class AtriumSchema(strawberry.Schema):
+    """The composed schema; logs only unexpected errors (typed refusals are not incidents)."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log errors that carry no typed code: bugs, not callers' mistakes."""
+        unexpected = [error for error in errors if _should_mask(error)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Schema:
+    """Compose the schema from the gateway's types and the registry's contributions."""
+    check_clashes(registry)
+    kinds = sorted(registry.activity_kinds.values(), key=lambda kind: (kind.format, kind.name))
+    mutation: type = Mutation
+    if kinds:
+        activity = create_type("ActivityMutation", [_activity_mutation(kind) for kind in kinds])
+        mutation = merge_types("Mutation", (Mutation, activity))
+    return AtriumSchema(
+        query=Query,
+        mutation=mutation,
+        types=[MoneyInput, *[item for _, item in registry.graphql_types]],
+        extensions=extensions(settings),
+    )

@@ -1,0 +1,385 @@
+"""GraphQL object types of the gateway. They wrap service rows (``strawberry.Private``), never ORM models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import select
+from strawberry import relay
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from gateway.errors import AtriumError, ErrorCode
+from gateway.graphql.context import Context, as_graphql_error
+from gateway.graphql.enums import ErrorCodeEnum, IdentityKindEnum, MemberStatusEnum, PostingKindEnum
+from gateway.ledger.history import MAX_PAGE, history_page
+from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
+from gateway.members import IdentityRow, MemberRow
+from gateway.persistence.models import lot_table, posting_table
+from gateway.plugin_api import Benefit as BenefitItem
+from gateway.plugin_api import BusinessFormat as FormatItem
+from gateway.plugin_api import RedemptionType, TierInfo
+
+
+@strawberry.type(description="A typed, expected failure: switch on `code`; `field` points at the input (null: the whole request).")
+class UserError:
+    code: ErrorCodeEnum
+    field: str | None
+    message: str
+
+    @classmethod
+    def from_error(cls, error: AtriumError) -> "UserError":
+        """The GraphQL form of a service error."""
+        return cls(code=ErrorCodeEnum(error.code.value), field=error.field, message=error.message)
+
+
+@strawberry.type(description="A business format of the group: retail, dining, property ...")
+class BusinessFormat:
+    code: str
+    name: str
+    description: str
+
+    @classmethod
+    def from_item(cls, item: FormatItem) -> "BusinessFormat":
+        """Wrap a registered format."""
+        return cls(code=item.code, name=item.name, description=item.description)
+
+
+@strawberry.type(description="A rung of the group's tier ladder.")
+class Tier:
+    code: str
+    name: str
+    rank: int
+    threshold: int = strawberry.field(description="Growth value that qualifies for the tier.")
+    multiplier: str = strawberry.field(description="Earn multiplier as a decimal string, e.g. \"1.5\".")
+
+    @classmethod
+    def from_info(cls, tier: TierInfo) -> "Tier":
+        """Wrap a ladder tier."""
+        return cls(code=tier.code, name=tier.name, rank=tier.rank, threshold=tier.threshold, multiplier=str(tier.multiplier))
+
+
+@strawberry.type(description="Where the member stands on the ladder and how far the next tier is.")
+class TierProgress:
+    current: Tier
+    next: Tier | None
+    growth_value: int
+    growth_to_next: int | None = strawberry.field(description="Growth value still needed for `next`; null at the top.")
+
+
+@strawberry.type(description="A recurring allowance of a benefit.")
+class Quota:
+    count: int
+    period: str
+
+
+@strawberry.type(description="A benefit of a format, unlocked from a minimum tier.")
+class Benefit:
+    id: str = strawberry.field(description="`<format>.<code>`, stable.")
+    code: str
+    name: str
+    description: str
+    format: BusinessFormat
+    min_tier: Tier
+    quota: Quota | None
+
+    @classmethod
+    def from_item(cls, item: BenefitItem, info: Info[Context, None]) -> "Benefit":
+        """Wrap a registered benefit."""
+        core = info.context.core
+        return cls(
+            id=f"{item.format}.{item.code}",
+            code=item.code,
+            name=item.name,
+            description=item.description,
+            format=BusinessFormat.from_item(core.registry.formats[item.format]),
+            min_tier=Tier.from_info(core.ladder.get(item.min_tier)),
+            quota=Quota(count=item.quota.count, period=item.quota.period) if item.quota else None,
+        )
+
+
+@strawberry.type(description="A benefit as one member sees it: unlocked, or locked until `unlockedBy`.")
+class MemberBenefit:
+    benefit: Benefit
+    unlocked: bool
+    unlocked_by: Tier
+
+
+@strawberry.type(description="A reward of the catalogue, bought with points earned in any format.")
+class Reward:
+    id: str = strawberry.field(description="`<format>.<code>`; pass format and code to `redeem`.")
+    code: str
+    name: str
+    description: str
+    format: BusinessFormat
+    points: int = strawberry.field(description="Cost of one unit in points.")
+    max_quantity: int
+    min_tier: Tier | None
+
+    @classmethod
+    def from_item(cls, item: RedemptionType, info: Info[Context, None]) -> "Reward":
+        """Wrap a registered redemption type."""
+        core = info.context.core
+        return cls(
+            id=f"{item.format}.{item.code}",
+            code=item.code,
+            name=item.name,
+            description=item.description,
+            format=BusinessFormat.from_item(core.registry.formats[item.format]),
+            points=item.points,
+            max_quantity=min(item.max_quantity, core.settings.max_redemption_quantity),
+            min_tier=Tier.from_info(core.ladder.get(item.min_tier)) if item.min_tier else None,
+        )
+
+
+@strawberry.type(description="One line of a posting: which rule or reward, how many points, and why.")
+class PostingLine:
+    rule: str
+    points: int
+    growth: int
+    reason: str
+
+
+@strawberry.type(description="One ledger posting: an earn or a redemption, with the reason a member reads.")
+class Posting(relay.Node):
+    posting_id: relay.NodeID[int]
+    kind: PostingKindEnum
+    format: str
+    points: int = strawberry.field(description="Change of the available balance: positive earned, negative spent.")
+    growth: int
+    balance_after: int
+    reason: str
+    lines: list[PostingLine]
+    activity_kind: str | None
+    reward: str | None = strawberry.field(description="`<format>.<code>` of the redeemed reward.")
+    quantity: int | None
+    amount: str | None = strawberry.field(description="Activity amount in major units, e.g. \"120.00\".")
+    currency: str | None
+    store: str | None
+    details: JSON = strawberry.field(description="Format-specific facts: line items, voucher codes ...")
+    tier_before: str
+    tier_after: str
+    idempotency_key: str
+    occurred_at: datetime
+    created_at: datetime
+    replayed: bool = strawberry.field(description="True when this result answers a replayed idempotency key.")
+    member_id: strawberry.Private[int]
+
+    @classmethod
+    def from_result(cls, result: PostingResult) -> "Posting":
+        """Wrap a ledger posting."""
+        amount = None
+        if result.amount_minor is not None and result.currency:
+            from gateway.money import Money
+
+            amount = str(Money(result.amount_minor, result.currency).amount)
+        return cls(
+            posting_id=result.id,
+            kind=PostingKindEnum(result.kind),
+            format=result.format,
+            points=result.points,
+            growth=result.growth,
+            balance_after=result.balance_after,
+            reason=result.reason,
+            lines=[PostingLine(**line) for line in result.lines],
+            activity_kind=result.activity_kind,
+            reward=f"{result.format}.{result.reward_code}" if result.reward_code else None,
+            quantity=result.quantity,
+            amount=amount,
+            currency=result.currency,
+            store=result.store,
+            details=result.details,
+            tier_before=result.tier_before,
+            tier_after=result.tier_after,
+            idempotency_key=result.idempotency_key,
+            occurred_at=result.occurred_at,
+            created_at=result.created_at,
+            replayed=result.replayed,
+            member_id=result.member_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list["Posting | None"]:
+        """Postings by global id; a member sees only its own."""
+        try:
+            principal = info.context.caller()
+        except AtriumError as exc:
+            raise as_graphql_error(exc) from None
+        ids = [int(node_id) for node_id in node_ids]
+        async with info.context.core.db.read() as conn:
+            rows = (await conn.execute(select(*POSTING_COLUMNS).where(posting_table.c.id.in_(ids)))).all()
+        found = {row.id: cls.from_result(posting_from_row(row)) for row in rows}
+        return [
+            found[i] if i in found and principal.can_see_member(found[i].member_id) else None for i in ids
+        ]
+
+
+@strawberry.type(description="An open lot: points from one earn, who issued them and when they expire.")
+class PointsLot:
+    format: str
+    points: int
+    remaining: int
+    earned_at: datetime
+    available_at: datetime
+    expires_at: datetime
+
+
+@strawberry.type(description="A way the member is recognised.")
+class Identity:
+    kind: IdentityKindEnum
+    format: str | None = strawberry.field(description="The issuing format of a customer id.")
+    value: str
+
+    @classmethod
+    def from_row(cls, row: IdentityRow) -> "Identity":
+        """Wrap an identity row."""
+        return cls(kind=IdentityKindEnum(row.kind.value), format=row.namespace or None, value=row.value)
+
+
+@strawberry.type(description="A page of the member's history, newest first.")
+class HistoryConnection(relay.Connection[Posting]):
+    """Relay connection over postings; cursors are opaque."""
+
+
+def _cursor(posting_id: int) -> str:
+    return relay.to_base64("Posting", posting_id)
+
+
+def _after(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        type_name, value = relay.from_base64(cursor)
+        if type_name != "Posting":
+            raise ValueError(type_name)
+        return int(value)
+    except Exception:
+        raise as_graphql_error(AtriumError(ErrorCode.INVALID_INPUT, "Not a history cursor.", "after")) from None
+
+
+@strawberry.type(description="A member of the group: one identity, one balance, one tier across every format.")
+class Member(relay.Node):
+    member_id: relay.NodeID[int]
+    row: strawberry.Private[MemberRow]
+
+    @classmethod
+    def from_row(cls, row: MemberRow) -> "Member":
+        """Wrap a member row."""
+        return cls(member_id=row.id, row=row)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list["Member | None"]:
+        """Members by global id; a member token sees only itself."""
+        try:
+            principal = info.context.caller()
+        except AtriumError as exc:
+            raise as_graphql_error(exc) from None
+        ids = [int(node_id) for node_id in node_ids]
+        rows = await info.context.members.load_many(ids)
+        return [cls.from_row(row) if row and principal.can_see_member(row.id) else None for row in rows]
+
+    @strawberry.field(description="Member number, as printed on the card.")
+    def number(self) -> int:
+        return self.row.id
+
+    @strawberry.field
+    def status(self) -> MemberStatusEnum:
+        return MemberStatusEnum(self.row.status)
+
+    @strawberry.field
+    def enrolled_at(self) -> datetime:
+        return self.row.enrolled_at
+
+    @strawberry.field(description="Points available to spend now.")
+    def points_balance(self) -> int:
+        return self.row.points_balance
+
+    @strawberry.field(description="Qualifying activity that decides the tier (not spendable).")
+    def growth_value(self) -> int:
+        return self.row.growth_value
+
+    @strawberry.field
+    def tier(self, info: Info[Context, None]) -> Tier:
+        return Tier.from_info(info.context.core.ladder.get(self.row.tier_code))
+
+    @strawberry.field(description="Current tier, next tier and the growth value still needed.")
+    def tier_progress(self, info: Info[Context, None]) -> TierProgress:
+        progress = info.context.core.ladder.progress(self.row.tier_code, self.row.growth_value)
+        return TierProgress(
+            current=Tier.from_info(progress.current),
+            next=Tier.from_info(progress.next) if progress.next else None,
+            growth_value=progress.growth_value,
+            growth_to_next=progress.growth_to_next,
+        )
+
+    @strawberry.field(description="Every benefit across formats, unlocked or locked with the tier that unlocks it.")
+    def benefits(self, info: Info[Context, None]) -> list[MemberBenefit]:
+        core = info.context.core
+        items = sorted(core.registry.benefits.values(), key=lambda b: (core.ladder.get(b.min_tier).rank, b.format, b.code))
+        return [
+            MemberBenefit(
+                benefit=Benefit.from_item(item, info),
+                unlocked=core.ladder.at_least(self.row.tier_code, item.min_tier),
+                unlocked_by=Tier.from_info(core.ladder.get(item.min_tier)),
+            )
+            for item in items
+        ]
+
+    @strawberry.field
+    async def identities(self, info: Info[Context, None]) -> list[Identity]:
+        return [Identity.from_row(row) for row in await info.context.identities.load(self.row.id)]
+
+    @strawberry.field(description="Lots still holding points, first-expiring first: what will be spent first.")
+    async def lots(self, info: Info[Context, None]) -> list[PointsLot]:
+        query = (
+            select(lot_table)
+            .where((lot_table.c.member_id == self.row.id) & (lot_table.c.remaining > 0))
+            .order_by(lot_table.c.expires_at, lot_table.c.id)
+        )
+        async with info.context.core.db.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            PointsLot(
+                format=row["format"],
+                points=int(row["points"]),
+                remaining=int(row["remaining"]),
+                earned_at=row["earned_at"],
+                available_at=row["available_at"],
+                expires_at=row["expires_at"],
+            )
+            for row in rows
+        ]
+
+    @strawberry.field(description="Earns and redemptions, newest first.")
+    async def history(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description=f"Page size, 1 to {MAX_PAGE}.")] = 10,
+        after: str | None = None,
+    ) -> HistoryConnection:
+        if not 1 <= first <= MAX_PAGE:
+            raise as_graphql_error(AtriumError(ErrorCode.INVALID_INPUT, f"first must be 1 to {MAX_PAGE}.", "first"))
+        async with info.context.core.db.read() as conn:
+            results, more = await history_page(conn, self.row.id, first=first, before_id=_after(after))
+        edges = [relay.Edge(node=Posting.from_result(r), cursor=_cursor(r.id)) for r in results]
+        return HistoryConnection(
+            edges=edges,
+            page_info=relay.PageInfo(
+                has_next_page=more,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+
+def member_or_none(row: Any) -> Member | None:
+    """Wrap a row that may be missing."""
+    return Member.from_row(row) if row is not None else None
