@@ -65,6 +65,7 @@ def _activity_mutation(kind: ActivityKind) -> Any:
 
         return await as_payload(RecordActivityPayload, work)
 
+    resolve.__name__ = resolve.__qualname__ = f"record_{kind.format}_{kind.name}"
     resolve.__annotations__ = {
         "info": Info[Context, None],
         "member": Annotated[MemberRefInput, strawberry.argument(description="The member's id or an identity.")],
