@@ -129,7 +129,7 @@ def build_plugin_host(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}") from exc
+        raise PluginLoadError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
     if trace:
         pm.trace.root.setwriter(log.debug)
         pm.enable_tracing()
