@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from gateway.errors import PluginLoadError
 from gateway.persistence.database import Database
 from gateway.plugins import PluginHost, PluginRegistry, build_plugin_host
@@ -48,8 +50,14 @@ def build_host(settings: Settings, extra_plugins: Iterable[tuple[str, object]] =
 async def open_core(settings: Settings, host: PluginHost) -> Core:
     """Connect to the database and load the tier ladder; the schema must be migrated."""
     db = Database(settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo)
-    async with db.read() as conn:
-        ladder = await load_ladder(conn)
+    try:
+        async with db.read() as conn:
+            ladder = await load_ladder(conn)
+    except (DBAPIError, ValueError) as exc:
+        await db.dispose()
+        raise RuntimeError(
+            f"The database at {db.display_url} is not ready ({exc.__class__.__name__}); run `atrium db upgrade` first."
+        ) from exc
     for benefit in host.registry.benefits.values():
         if benefit.min_tier not in ladder:
             raise PluginLoadError(f"benefit {benefit.format}.{benefit.code} needs unknown tier {benefit.min_tier!r}")

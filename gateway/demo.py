@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,9 +51,9 @@ CATEGORY_WEIGHTS = {"grocery": 60, "apparel": 18, "electronics": 9, "gift_card":
 STORES = ["SH-XUJIAHUI-01", "SH-PUDONG-02", "SH-JINGAN-03", "HZ-WESTLAKE-01"]
 RESTAURANTS = [("RST-JADE-GARDEN", Decimal("0.10")), ("RST-HOTPOT-01", Decimal("0")),
                ("RST-DIMSUM-02", Decimal("0.10")), ("CAFE-ATRIUM", Decimal("0"))]
-# profile: weight, monthly spend (CN¥) range, visits a month range, redemption attempts range
-PROFILES = {"light": (22, (120, 420), (1.5, 2.5), (0, 1)), "regular": (44, (520, 1250), (3.0, 4.0), (1, 2)),
-            "heavy": (27, (1650, 3200), (4.0, 6.0), (1, 3)), "vip": (7, (4300, 6200), (5.0, 7.0), (2, 4))}
+# profile: weight, monthly spend (CN¥), visits a month, redemption attempts, first active day (days back)
+PROFILES = {"light": (22, (120, 420), (1.5, 2.5), (0, 1), (45, 122)), "regular": (44, (520, 1250), (3.0, 4.0), (1, 2), (60, 122)),
+            "heavy": (27, (1650, 3200), (4.0, 6.0), (1, 3), (85, 122)), "vip": (7, (4800, 7000), (5.0, 7.0), (2, 4), (105, 122))}
 REWARDS = [("dining", "dessert_voucher", 800, 2), ("retail", "voucher_10", 1000, 3), ("property", "parking_hour", 300, 4)]
 SURNAMES = ["wang", "li", "zhang", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou", "xu", "sun"]
 GIVEN = ["wei", "fang", "na", "min", "jing", "lei", "jie", "tao", "ming", "yan", "hui", "qiang"]
@@ -129,13 +131,13 @@ def plan_member(rng: random.Random, index: int, anchor: date, seed: int, phones:
     """Draw one member's identities, activities (chronological) and redemption attempts."""
     first = index == 0
     profile = "regular" if first else rng.choices(list(PROFILES), [p[0] for p in PROFILES.values()])[0]
-    _, budget_range, visit_range, redeem_range = PROFILES[profile]
+    _, budget_range, visit_range, redeem_range, start_range = PROFILES[profile]
     phone = DEMO_PHONE
     while phone in phones:
         phone = rng.choice(["139", "138", "137", "136", "135", "158", "159", "186", "188", "177"]) + f"{rng.randrange(10**8):08d}"
     phones.add(phone)
     resident = first or rng.random() < {"light": 0.2, "regular": 0.35, "heavy": 0.45, "vip": 0.5}[profile]
-    unit = "A-1203" if first else f"{rng.choice('ABCDEF')}-{rng.randint(1, 32)}{rng.randint(1, 4):02d}"
+    unit = "A-1203" if first else f"{'ABCDEF'[index % 6]}-{index // 24 + 2}{index // 6 % 4 + 5:02d}"
     links: list[dict[str, Any]] = []
     if first:
         links.append({"kind": "CUSTOMER_ID", "format": "dining", "value": DEMO_DINING_ID})
@@ -147,8 +149,8 @@ def plan_member(rng: random.Random, index: int, anchor: date, seed: int, phones:
     if resident and (first or rng.random() < 0.6):
         links.append({"kind": "CUSTOMER_ID", "format": "property", "value": f"P-{unit}"})
     plan = MemberPlan(index, phone, links)
-    start = DAYS_BACK if first else rng.randint(60, DAYS_BACK)
-    monthly = 1150.0 if first else rng.uniform(*budget_range)
+    start = DAYS_BACK if first else rng.randint(*start_range)
+    monthly = 850.0 if first else rng.uniform(*budget_range)
     visits = max(1, round(rng.uniform(*visit_range) * start / 30))
     retail_share = rng.uniform(0.4, 0.8)
     prefix = f"demo-{seed}-m{index:04d}"
@@ -210,8 +212,12 @@ class _Runner:
 
     async def member(self, plan: MemberPlan) -> str:
         phone = {"kind": "PHONE", "value": plan.phone}
-        found = await self.call(FIND, {"identity": phone}, "member")
-        member_id = found["id"] if found else (await self.call(ENROL, {"input": {"identity": phone}}, "enrol"))["member"]["id"]
+        try:
+            member_id = (await self.call(ENROL, {"input": {"identity": phone}}, "enrol"))["member"]["id"]
+        except DemoLoadError as exc:  # enrolled by an interrupted load: carry on with that member
+            if "IDENTITY_TAKEN" not in str(exc):
+                raise
+            member_id = (await self.call(FIND, {"identity": phone}, "member"))["id"]
         for identity in plan.links:
             if identity.get("format", "") in ("", *self.core.registry.formats):
                 await self.call(LINK, {"input": {"member": {"id": member_id}, "identity": identity}}, "linkIdentity")
@@ -235,6 +241,19 @@ class _Runner:
                 variables = {"input": {"format": fmt, "reward": reward, "quantity": quantity, "idempotencyKey": key,
                                        "member": {"id": member_id}}}
                 balance = (await self.call(REDEEM, variables, "redeem"))["posting"]["balanceAfter"]
+
+
+def _queue_writers(db: Database) -> None:
+    """Queue this process's writers on an asyncio lock: SQLite admits one writer at a time, and a
+    writer waiting here resumes at once instead of sleeping in SQLite's busy handler."""
+    lock, write = asyncio.Lock(), db.write
+
+    @asynccontextmanager
+    async def queued() -> AsyncIterator[Any]:
+        async with lock, write() as conn:
+            yield conn
+
+    db.write = queued  # type: ignore[method-assign]
 
 
 async def _anchor(core: Core) -> tuple[date, bool]:
@@ -276,6 +295,8 @@ async def load_demo(settings: Settings, *, members: int = 240, seed: int = 7) ->
     """
     started = time.perf_counter()
     core = await open_core(settings, build_host(settings))
+    if core.db.is_sqlite:
+        _queue_writers(core.db)
     try:
         anchor, done = await _anchor(core)
         if done:
@@ -291,7 +312,9 @@ async def load_demo(settings: Settings, *, members: int = 240, seed: int = 7) ->
             async with gate:
                 await runner.run(plan, first_id if plan.index == 0 else await runner.member(plan))
 
-        await asyncio.gather(*(one(plan) for plan in plans))
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
+            for plan in plans:
+                group.create_task(one(plan))
         email = {"kind": "EMAIL", "value": DEMO_EMAIL}
         await runner.call(LINK, {"input": {"member": {"id": first_id}, "identity": email}}, "linkIdentity")
         return await _summary(core, time.perf_counter() - started, runner.calls)

@@ -124,7 +124,7 @@ def _case(format_code: str, kind: str, data: Callable[[], object], code: ErrorCo
 
 BAD_ACTIVITIES = {
     "zero-retail-total": _case(
-        "retail", "purchase", lambda: retail_purchase([("SKU1", "grocery", 1, "0.00")]), ErrorCode.INVALID_INPUT, "input.items"
+        "retail", "purchase", lambda: retail_purchase([("SKU1", "grocery", 1, "0.00")]), ErrorCode.INVALID_AMOUNT, "input.items"
     ),
     "zero-dining-bill": _case(
         "dining", "bill", lambda: dining_bill("0"), ErrorCode.INVALID_AMOUNT, "input.foodAndBeverage"

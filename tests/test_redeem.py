@@ -205,3 +205,16 @@ async def test_same_redemption_key_for_another_reward_is_idempotency_key_reused(
 
     assert (raised.value.code, raised.value.field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
     assert await snapshot(core) == before
+
+
+async def test_points_from_a_till_whose_clock_runs_slightly_ahead_can_be_redeemed_at_once(
+    core: Core, now: datetime
+) -> None:
+    member_id = await enrol_phone(core, PHONE, now)
+    ahead = now + timedelta(minutes=2)  # within the accepted clock skew
+    await earn(core, member_id, "R-1", retail_purchase([("SKU1", "grocery", 1, "900.00")], purchased_at=ahead), now)
+
+    result = await redeem(core, _dessert(member_id, "RD-1"), now=now)
+
+    assert result.balance_after == 100
+    assert await _verify(core) == []

@@ -138,7 +138,6 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     scope = f"earn:{kind.format}"
     fingerprint = request_hash(
         {
-            "member": request.member.canonical(),
             "kind": kind.name,
             "amount": draft.amount.minor,
             "currency": draft.amount.currency,
@@ -149,7 +148,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     )
     try:
         async with core.db.write() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint)
+            replay = await find_replay(conn, scope, key, fingerprint, request.member)
             if replay is not None:
                 return replay
             member = await lock_member(conn, request.member)
@@ -215,7 +214,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                         points=points,
                         remaining=points,
                         earned_at=activity.occurred_at,
-                        available_at=activity.occurred_at,
+                        available_at=min(activity.occurred_at, now),
                         expires_at=activity.occurred_at + relativedelta(months=core.settings.points_lifetime_months),
                     )
                 )
@@ -230,7 +229,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
             )
     except IntegrityError:
         async with core.db.read() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint)
+            replay = await find_replay(conn, scope, key, fingerprint, request.member)
         if replay is None:
             raise
         return replay

@@ -32,13 +32,6 @@ class MemberRef:
     member_id: int | None = None
     identity: IdentityKey | None = None
 
-    def canonical(self) -> dict[str, Any]:
-        """A JSON-ready form for request hashes."""
-        if self.member_id is not None:
-            return {"id": self.member_id}
-        assert self.identity is not None
-        return {"kind": self.identity.kind.value, "namespace": self.identity.namespace, "value": self.identity.value}
-
 
 @dataclass(frozen=True)
 class PostingResult:
@@ -100,8 +93,14 @@ def request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-async def find_replay(conn: AsyncConnection, scope: str, key: str, fingerprint: str) -> PostingResult | None:
-    """The posting already made with this key, or ``None``; a different payload is an error."""
+async def find_replay(
+    conn: AsyncConnection, scope: str, key: str, fingerprint: str, member: MemberRef
+) -> PostingResult | None:
+    """The posting already made with this key, or ``None``; a different payload is an error.
+
+    The member may be named differently on a retry (phone first, member id later): the reference
+    is resolved and compared instead of being part of the fingerprint.
+    """
     row = (
         await conn.execute(
             select(*POSTING_COLUMNS, posting_table.c.request_hash).where(
@@ -111,13 +110,27 @@ async def find_replay(conn: AsyncConnection, scope: str, key: str, fingerprint: 
     ).first()
     if row is None:
         return None
-    if row.request_hash != fingerprint:
+    if row.request_hash != fingerprint or not await _names_member(conn, member, row.member_id):
         raise AtriumError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
             f"Idempotency key {key!r} was already used for a different request; use a new key.",
             "idempotencyKey",
         )
     return posting_from_row(row, replayed=True)
+
+
+async def _names_member(conn: AsyncConnection, ref: MemberRef, member_id: int) -> bool:
+    if ref.member_id is not None:
+        return ref.member_id == member_id
+    assert ref.identity is not None
+    owner = await conn.scalar(
+        select(identity_table.c.member_id).where(
+            (identity_table.c.kind == ref.identity.kind.value)
+            & (identity_table.c.namespace == ref.identity.namespace)
+            & (identity_table.c.value == ref.identity.value)
+        )
+    )
+    return owner == member_id
 
 
 async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:

@@ -77,12 +77,12 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
     cost = reward.points * request.quantity
     scope = f"redeem:{reward.format}"
     fingerprint = request_hash(
-        {"member": request.member.canonical(), "reward": reward.code, "quantity": request.quantity}
+        {"reward": reward.code, "quantity": request.quantity}
     )
     now = now.astimezone(UTC)
     try:
         async with core.db.write() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint)
+            replay = await find_replay(conn, scope, key, fingerprint, request.member)
             if replay is not None:
                 return replay
             member = await lock_member(conn, request.member)
@@ -155,7 +155,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
             )
     except IntegrityError:
         async with core.db.read() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint)
+            replay = await find_replay(conn, scope, key, fingerprint, request.member)
         if replay is None:
             raise
         return replay
@@ -167,7 +167,10 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
 
 
 async def _draw_lots(conn, member_id: int, cost: int, now: datetime) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
-    """Which lots pay ``cost``, first-expiring-first; only available, unexpired points count."""
+    """Which lots pay ``cost``, first-expiring-first, among lots whose points are available now.
+
+    Lots past their expiry date still count until the expiry job posts them away (issue 3).
+    """
     query = (
         select(lot_table.c.id, lot_table.c.remaining)
         .where(

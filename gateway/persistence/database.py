@@ -1,12 +1,15 @@
 """The database handle: async engines for reads and for serialised writes.
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so two writers never both read
-a balance before either writes; WAL mode lets reads go on meanwhile. On PostgreSQL writes use row
+a balance before either writes; WAL mode lets reads go on meanwhile. Writers of one process also
+queue on an asyncio lock, so they wait their turn instead of polling SQLite's busy handler (the
+busy timeout still arbitrates between processes). On PostgreSQL writes use row
 locks and guarded updates; both engines are the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,7 +59,9 @@ class Database:
             ensure_sqlite_directory(url)
             self.engine = self._sqlite_engine(url, immediate=False, echo=echo, pool_size=pool_size)
             self.write_engine = self._sqlite_engine(url, immediate=True, echo=echo, pool_size=pool_size)
+            self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
+            self._write_lock = None
             self.engine = create_async_engine(
                 url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
             )
@@ -68,6 +73,11 @@ class Database:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(immediate))
         event.listen(engine.sync_engine, "begin", _begin("BEGIN IMMEDIATE" if immediate else "BEGIN"))
         return engine
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -83,7 +93,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a write transaction: committed on success, rolled back on any exception."""
-        async with self.write_engine.begin() as conn:
+        if self._write_lock is None:
+            async with self.write_engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.write_engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:

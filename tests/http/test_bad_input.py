@@ -25,7 +25,7 @@ async def snapshot(core: Core) -> tuple[Any, ...]:
 @pytest.mark.parametrize(
     ("unit_price", "code", "field"),
     [
-        ("0", "INVALID_INPUT", "input.items"),
+        ("0", "INVALID_AMOUNT", "input.items"),
         ("-5.00", "INVALID_AMOUNT", "input.items.0.unitPrice"),
         ("12.345", "INVALID_AMOUNT", "input.items.0.unitPrice"),
         ("1e20", "INVALID_AMOUNT", "input"),

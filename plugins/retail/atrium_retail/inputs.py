@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import strawberry
 
-from gateway.plugin_api import ActivityDraft, ActivityRejected, Money, parse_money
+from gateway.plugin_api import ActivityDraft, ActivityRejected, ErrorCode, Money, parse_money
 
 from atrium_retail.rules import split_eligible
 
@@ -64,7 +64,9 @@ def purchase_to_activity(data: RetailPurchaseInput) -> ActivityDraft:
     lines = [_line(item, currency, f"items.{index}") for index, item in enumerate(data.items)]
     total = sum(line["netMinor"] for line in lines)
     if total <= 0:
-        raise ActivityRejected("The purchase total after discounts must be greater than zero.", field="items")
+        raise ActivityRejected(
+            "The purchase total after discounts must be greater than zero.", field="items", code=ErrorCode.INVALID_AMOUNT
+        )
     eligible, _excluded = split_eligible(lines)
     return ActivityDraft(
         amount=Money(total, currency),
