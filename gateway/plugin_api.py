@@ -21,6 +21,7 @@ plugin cannot change what the gateway holds. Points are integers; money is :clas
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,9 @@ import strawberry
 
 from gateway.errors import AtriumError, ErrorCode
 from gateway.money import Money, apply_multiplier, parse_money, points_for
+
+VOUCHER_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+"""RFC 4648 base32: upper-case letters and 2-7, nothing to mistake for O or I at a till."""
 
 PROJECT = "atrium"
 ENTRY_POINT_GROUP = "atrium"
@@ -51,6 +55,31 @@ class MoneyInput:
         """Validate and convert to :class:`Money`; errors name ``<field>.amount`` or ``<field>.currency``."""
         parse_money(0, self.currency, field=f"{field}.currency", allow_zero=True)
         return parse_money(self.amount, self.currency, field=f"{field}.amount", allow_zero=allow_zero)
+
+
+# --- helpers for plugin authors ------------------------------------------------------------------
+
+
+def voucher_code(prefix: str, length: int = 10) -> str:
+    """A fresh, unguessable voucher code such as ``DIN-K7Q2M4XZ3A`` (5 bits a character)."""
+    return prefix + "".join(secrets.choice(VOUCHER_ALPHABET) for _ in range(length))
+
+
+def whole_units(currency: str, units: int = 1, locale: str = "en_US") -> str:
+    """``units`` major units without decimals, for rate text: ``CN¥1`` rather than ``CN¥1.00``."""
+    whole = Money(units * 10 ** Money(0, currency).exponent, currency).format(locale)
+    head, dot, decimals = whole.rpartition(".")
+    return head if dot and decimals.strip("0") == "" and head else whole
+
+
+def required_text(value: str, *, field: str, max_length: int = 64) -> str:
+    """``value`` stripped; empty or longer than ``max_length`` raises :class:`ActivityRejected`."""
+    text = value.strip()
+    if not text:
+        raise ActivityRejected("This field cannot be empty.", field=field)
+    if len(text) > max_length:
+        raise ActivityRejected(f"This field has at most {max_length} characters.", field=field)
+    return text
 
 
 # --- formats and activities -------------------------------------------------------------------
@@ -317,4 +346,7 @@ __all__ = [
     "hookimpl",
     "parse_money",
     "points_for",
+    "required_text",
+    "voucher_code",
+    "whole_units",
 ]

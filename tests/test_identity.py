@@ -8,7 +8,13 @@ import pytest
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
-from gateway.identity import IdentityKind, enrol, find_member_id, link_identity, normalize_identity
+from gateway.identity import (
+    IdentityKind,
+    enrol,
+    find_member_id,
+    link_identity,
+    normalize_identity,
+)
 from tests.helpers import count_rows, customer_id_key, enrol_phone, phone_key, snapshot
 
 

@@ -9,7 +9,13 @@ import strawberry
 
 from gateway.errors import PluginLoadError
 from gateway.graphql.schema import build_schema
-from gateway.plugin_api import ActivityDraft, ActivityKind, BusinessFormat, MoneyInput, hookimpl
+from gateway.plugin_api import (
+    ActivityDraft,
+    ActivityKind,
+    BusinessFormat,
+    MoneyInput,
+    hookimpl,
+)
 from gateway.plugins import build_plugin_host
 from gateway.settings import Settings
 

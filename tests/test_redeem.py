@@ -14,7 +14,12 @@ from gateway.identity import link_identity
 from gateway.ledger.postings import MemberRef, PostingResult
 from gateway.ledger.redeem import RedeemRequest, redeem
 from gateway.ledger.verify import verify_ledger
-from gateway.persistence.models import entry_table, lot_consumption_table, lot_table, posting_table
+from gateway.persistence.models import (
+    entry_table,
+    lot_consumption_table,
+    lot_table,
+    posting_table,
+)
 from tests.helpers import (
     customer_id_key,
     dining_bill,

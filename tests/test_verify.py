@@ -12,7 +12,14 @@ from gateway.ledger.postings import MemberRef
 from gateway.ledger.redeem import RedeemRequest, redeem
 from gateway.ledger.verify import Discrepancy, verify_ledger
 from gateway.persistence.models import member_table
-from tests.helpers import customer_id_key, dining_bill, earn, enrol_phone, property_fee, retail_purchase
+from tests.helpers import (
+    customer_id_key,
+    dining_bill,
+    earn,
+    enrol_phone,
+    property_fee,
+    retail_purchase,
+)
 
 
 async def _verify(core: Core) -> list[Discrepancy]:

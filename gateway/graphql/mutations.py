@@ -12,9 +12,21 @@ from strawberry.types import Info
 from gateway.auth import Principal, Role, forbidden
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context
-from gateway.graphql.inputs import EnrolInput, LinkIdentityInput, RedeemInput, identity_key, member_ref
+from gateway.graphql.inputs import (
+    EnrolInput,
+    LinkIdentityInput,
+    RedeemInput,
+    identity_key,
+    member_ref,
+)
 from gateway.graphql.types import Member, Posting, UserError, member_or_none
-from gateway.identity import IdentityKey, IdentityKind, enrol, find_member_id, link_identity
+from gateway.identity import (
+    IdentityKey,
+    IdentityKind,
+    enrol,
+    find_member_id,
+    link_identity,
+)
 from gateway.ledger.postings import MemberRef, PostingResult
 from gateway.ledger.redeem import RedeemRequest, find_reward, redeem
 

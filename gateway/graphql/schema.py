@@ -22,7 +22,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.extensions.query_depth_limiter import (
+    create_validator as depth_validator,
+)
 from strawberry.tools import create_type, merge_types
 from strawberry.types import Info
 
@@ -30,7 +32,12 @@ from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
 from gateway.graphql.context import Context
 from gateway.graphql.inputs import MemberRefInput, member_ref
-from gateway.graphql.mutations import Mutation, RecordActivityPayload, as_payload, posting_payload
+from gateway.graphql.mutations import (
+    Mutation,
+    RecordActivityPayload,
+    as_payload,
+    posting_payload,
+)
 from gateway.graphql.queries import Query
 from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.plugin_api import ActivityKind, MoneyInput

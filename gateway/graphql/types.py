@@ -14,7 +14,12 @@ from strawberry.types import Info
 
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context, as_graphql_error
-from gateway.graphql.enums import ErrorCodeEnum, IdentityKindEnum, MemberStatusEnum, PostingKindEnum
+from gateway.graphql.enums import (
+    ErrorCodeEnum,
+    IdentityKindEnum,
+    MemberStatusEnum,
+    PostingKindEnum,
+)
 from gateway.ledger.history import MAX_PAGE, history_page
 from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
 from gateway.members import IdentityRow, MemberRow

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,15 @@ from gateway.ledger.postings import (
 from gateway.members import MemberRow
 from gateway.money import apply_multiplier
 from gateway.persistence.models import WALLET, issuance_account, lot_table, member_table
-from gateway.plugin_api import Activity, ActivityDraft, ActivityKind, EarnLine, MemberContext, PostingEvent, TierChange
+from gateway.plugin_api import (
+    Activity,
+    ActivityDraft,
+    ActivityKind,
+    EarnLine,
+    MemberContext,
+    PostingEvent,
+    TierChange,
+)
 
 CLOCK_SKEW = timedelta(minutes=5)
 

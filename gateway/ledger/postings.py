@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.errors import AtriumError, ErrorCode
 from gateway.identity import IdentityKey
 from gateway.members import MemberRow, member_from_row, member_select
-from gateway.persistence.models import entry_table, identity_table, member_table, posting_table
+from gateway.persistence.models import (
+    entry_table,
+    identity_table,
+    member_table,
+    posting_table,
+)
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 

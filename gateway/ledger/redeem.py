@@ -22,8 +22,19 @@ from gateway.ledger.postings import (
     lock_member,
     request_hash,
 )
-from gateway.persistence.models import WALLET, lot_consumption_table, lot_table, member_table, redemption_account
-from gateway.plugin_api import Fulfilment, PostingEvent, RedemptionRequest, RedemptionType
+from gateway.persistence.models import (
+    WALLET,
+    lot_consumption_table,
+    lot_table,
+    member_table,
+    redemption_account,
+)
+from gateway.plugin_api import (
+    Fulfilment,
+    PostingEvent,
+    RedemptionRequest,
+    RedemptionType,
+)
 
 
 @dataclass(frozen=True)

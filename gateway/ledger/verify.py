@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.persistence.models import WALLET, entry_table, lot_consumption_table, lot_table, member_table
+from gateway.persistence.models import (
+    WALLET,
+    entry_table,
+    lot_consumption_table,
+    lot_table,
+    member_table,
+)
 
 
 @dataclass(frozen=True)

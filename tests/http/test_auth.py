@@ -9,7 +9,17 @@ import jwt
 
 from gateway.auth import Role, mint_token
 from gateway.settings import Settings
-from tests.http.graphql import DASHBOARD, ENROL, LOOKUP, PHONE, REDEEM, RETAIL_PURCHASE, Caller, caller, purchase
+from tests.http.graphql import (
+    DASHBOARD,
+    ENROL,
+    LOOKUP,
+    PHONE,
+    REDEEM,
+    RETAIL_PURCHASE,
+    Caller,
+    caller,
+    purchase,
+)
 
 OTHER_PHONE = {"kind": "PHONE", "value": "139 0013 9000"}
 

@@ -9,9 +9,23 @@ import pytest
 from sqlalchemy import func, select
 
 from gateway.core import Core
-from gateway.persistence.models import entry_table, identity_table, lot_table, member_table, posting_table
+from gateway.persistence.models import (
+    entry_table,
+    identity_table,
+    lot_table,
+    member_table,
+    posting_table,
+)
 from gateway.settings import Settings
-from tests.http.graphql import ENROL, LINK, PHONE, REDEEM, RETAIL_PURCHASE, caller, purchase
+from tests.http.graphql import (
+    ENROL,
+    LINK,
+    PHONE,
+    REDEEM,
+    RETAIL_PURCHASE,
+    caller,
+    purchase,
+)
 
 
 async def snapshot(core: Core) -> tuple[Any, ...]:

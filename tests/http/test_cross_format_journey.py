@@ -8,7 +8,17 @@ from sqlalchemy import select
 from gateway.core import Core
 from gateway.persistence.models import entry_table, lot_consumption_table, lot_table
 from gateway.settings import Settings
-from tests.http.graphql import DASHBOARD, ENROL, LINK, LOOKUP, PHONE, REDEEM, RETAIL_PURCHASE, caller, purchase
+from tests.http.graphql import (
+    DASHBOARD,
+    ENROL,
+    LINK,
+    LOOKUP,
+    PHONE,
+    REDEEM,
+    RETAIL_PURCHASE,
+    caller,
+    purchase,
+)
 
 DINING_ID = {"kind": "CUSTOMER_ID", "format": "dining", "value": "DIN-APP-42"}
 

@@ -11,7 +11,15 @@ from sqlalchemy import event
 from gateway.app import create_app
 from gateway.core import Core, build_host, open_core
 from gateway.settings import Settings
-from tests.http.graphql import DASHBOARD, ENROL, PHONE, RETAIL_PURCHASE, Caller, caller, purchase
+from tests.http.graphql import (
+    DASHBOARD,
+    ENROL,
+    PHONE,
+    RETAIL_PURCHASE,
+    Caller,
+    caller,
+    purchase,
+)
 from tests.http.test_fourth_plugin import CinemaPlugin
 
 IGNORED = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")

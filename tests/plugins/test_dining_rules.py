@@ -7,12 +7,12 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-
 import atrium_dining
+import pytest
 from atrium_dining.inputs import DiningBillInput, bill_to_activity
 from atrium_dining.rewards import fulfil_dessert
 from atrium_dining.rules import food_and_beverage
+
 from gateway.errors import AtriumError, ErrorCode
 from gateway.plugin_api import (
     Activity,

@@ -7,12 +7,16 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-
 import atrium_property
-from atrium_property.inputs import PropertyFeePaymentInput, PropertyFeeType, fee_payment_to_activity
+import pytest
+from atrium_property.inputs import (
+    PropertyFeePaymentInput,
+    PropertyFeeType,
+    fee_payment_to_activity,
+)
 from atrium_property.rewards import fulfil_parking
 from atrium_property.rules import fee_rate
+
 from gateway.errors import AtriumError, ErrorCode
 from gateway.plugin_api import (
     Activity,

@@ -7,12 +7,16 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
-
 import atrium_retail
-from atrium_retail.inputs import RetailLineItemInput, RetailPurchaseInput, purchase_to_activity
+import pytest
+from atrium_retail.inputs import (
+    RetailLineItemInput,
+    RetailPurchaseInput,
+    purchase_to_activity,
+)
 from atrium_retail.rewards import fulfil_voucher
 from atrium_retail.rules import base_rate
+
 from gateway.errors import AtriumError, ErrorCode
 from gateway.plugin_api import (
     Activity,

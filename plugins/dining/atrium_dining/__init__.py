@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_dining.inputs import DiningBillInput, bill_to_activity
+from atrium_dining.rewards import fulfil_dessert
+from atrium_dining.rules import food_and_beverage
 from gateway.plugin_api import (
     ActivityKind,
     Benefit,
@@ -16,10 +19,6 @@ from gateway.plugin_api import (
     RedemptionType,
     hookimpl,
 )
-
-from atrium_dining.inputs import DiningBillInput, bill_to_activity
-from atrium_dining.rewards import fulfil_dessert
-from atrium_dining.rules import food_and_beverage
 
 __version__ = "0.1.0"
 

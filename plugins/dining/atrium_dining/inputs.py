@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import strawberry
 
-from gateway.plugin_api import ActivityDraft, ActivityRejected, Money, parse_money
+from gateway.plugin_api import (
+    ActivityDraft,
+    ActivityRejected,
+    Money,
+    parse_money,
+    required_text,
+)
 
 MAX_COVERS = 200
 """Most guests on one bill; more is a typo, not a banquet we can check."""
@@ -40,7 +46,7 @@ def bill_to_activity(data: DiningBillInput) -> ActivityDraft:
     minor units, because only food and beverage earns points. Raises :class:`ActivityRejected`
     (or the money parser's error) naming the offending field.
     """
-    store = _code(data.store_code, "storeCode")
+    store = required_text(data.store_code, field="storeCode", max_length=MAX_CODE_LENGTH)
     currency = parse_money(0, data.currency, field="currency", allow_zero=True).currency
     food = parse_money(data.food_and_beverage, currency, field="foodAndBeverage")
     service = parse_money(data.service_charge, currency, field="serviceCharge", allow_zero=True)
@@ -59,15 +65,6 @@ def bill_to_activity(data: DiningBillInput) -> ActivityDraft:
         },
     )
 
-
-def _code(value: str, field: str) -> str:
-    """A stripped, non-empty identifier of at most :data:`MAX_CODE_LENGTH` characters."""
-    text = value.strip()
-    if not text:
-        raise ActivityRejected("This field cannot be empty.", field=field)
-    if len(text) > MAX_CODE_LENGTH:
-        raise ActivityRejected(f"This field has at most {MAX_CODE_LENGTH} characters.", field=field)
-    return text
 
 
 def _aware(moment: datetime | None, field: str) -> datetime | None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gateway.plugin_api import Activity, EarnLine, MemberContext, Money, points_for
+from gateway.plugin_api import (
+    Activity,
+    EarnLine,
+    MemberContext,
+    Money,
+    points_for,
+    whole_units,
+)
 
 FOOD_AND_BEVERAGE_RATE = Decimal("1")
 """Points (and growth value) per major unit of food and beverage."""
@@ -22,13 +29,6 @@ def food_and_beverage(activity: Activity, member: MemberContext) -> EarnLine:
     return EarnLine(
         points=points,
         growth=points,
-        reason=f"1 pt per {unit_label(currency)} on {base.format()} of food and beverage "
+        reason=f"1 pt per {whole_units(currency)} on {base.format()} of food and beverage "
         "(service charge and tips earn nothing)",
     )
-
-
-def unit_label(currency: str, units: int = 1) -> str:
-    """``units`` major units without decimals, for rate text: ``CN¥1`` rather than ``CN¥1.00``."""
-    whole = Money(units * 10 ** Money(0, currency).exponent, currency).format()
-    head, dot, decimals = whole.rpartition(".")
-    return head if dot and decimals.strip("0") == "" and head else whole

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_property.inputs import PropertyFeePaymentInput, fee_payment_to_activity
+from atrium_property.rewards import fulfil_parking
+from atrium_property.rules import fee_rate
 from gateway.plugin_api import (
     ActivityKind,
     Benefit,
@@ -17,10 +20,6 @@ from gateway.plugin_api import (
     RedemptionType,
     hookimpl,
 )
-
-from atrium_property.inputs import PropertyFeePaymentInput, fee_payment_to_activity
-from atrium_property.rewards import fulfil_parking
-from atrium_property.rules import fee_rate
 
 __version__ = "0.1.0"
 

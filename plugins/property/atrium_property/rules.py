@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gateway.plugin_api import Activity, EarnLine, MemberContext, Money, points_for
+from gateway.plugin_api import (
+    Activity,
+    EarnLine,
+    MemberContext,
+    points_for,
+    whole_units,
+)
 
 FEE_RATES: dict[str, Decimal] = {
     "management": Decimal("0.5"),
@@ -35,16 +41,9 @@ def fee_rate(activity: Activity, member: MemberContext) -> EarnLine:
         raise ValueError(f"no earn rate for property fee type {fee_type!r}")
     base = activity.amount
     points = points_for(base, rate)
-    per = unit_label(base.currency, int(Decimal(1) / rate))
+    per = whole_units(base.currency, int(Decimal(1) / rate))
     reason = (
         f"1 pt per {per} on {base.format()} {FEE_LABELS[fee_type]} "
         f"for unit {activity.details['unitCode']}, {activity.details['period']}"
     )
     return EarnLine(points=points, growth=points, reason=reason)
-
-
-def unit_label(currency: str, units: int = 1) -> str:
-    """``units`` major units without decimals, for rate text: ``CN¥2`` rather than ``CN¥2.00``."""
-    whole = Money(units * 10 ** Money(0, currency).exponent, currency).format()
-    head, dot, decimals = whole.rpartition(".")
-    return head if dot and decimals.strip("0") == "" and head else whole

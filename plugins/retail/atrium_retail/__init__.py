@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_retail.inputs import RetailPurchaseInput, purchase_to_activity
+from atrium_retail.rewards import fulfil_voucher
+from atrium_retail.rules import base_rate
 from gateway.plugin_api import (
     ActivityKind,
     Benefit,
@@ -16,10 +19,6 @@ from gateway.plugin_api import (
     RedemptionType,
     hookimpl,
 )
-
-from atrium_retail.inputs import RetailPurchaseInput, purchase_to_activity
-from atrium_retail.rewards import fulfil_voucher
-from atrium_retail.rules import base_rate
 
 __version__ = "0.1.0"
 

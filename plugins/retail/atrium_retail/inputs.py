@@ -7,9 +7,15 @@ from decimal import Decimal
 
 import strawberry
 
-from gateway.plugin_api import ActivityDraft, ActivityRejected, ErrorCode, Money, parse_money
-
 from atrium_retail.rules import split_eligible
+from gateway.plugin_api import (
+    ActivityDraft,
+    ActivityRejected,
+    ErrorCode,
+    Money,
+    parse_money,
+    required_text,
+)
 
 MAX_ITEMS = 500
 """Most line items on one receipt; a longer list is a till bug, not a purchase."""
@@ -55,7 +61,7 @@ def purchase_to_activity(data: RetailPurchaseInput) -> ActivityDraft:
     each line's net in minor units and the eligible total, which the earn rule and history use.
     Raises :class:`ActivityRejected` (or the money parser's error) naming the offending field.
     """
-    store = _code(data.store_code, "storeCode")
+    store = required_text(data.store_code, field="storeCode", max_length=MAX_CODE_LENGTH)
     currency = _currency(data.currency)
     if not data.items:
         raise ActivityRejected("A purchase needs at least one line item.", field="items")
@@ -78,8 +84,8 @@ def purchase_to_activity(data: RetailPurchaseInput) -> ActivityDraft:
 
 def _line(item: RetailLineItemInput, currency: str, path: str) -> dict[str, str | int]:
     """Validate one receipt line and return its JSON-ready facts, net in minor units."""
-    sku = _code(item.sku, f"{path}.sku")
-    category = _code(item.category, f"{path}.category").lower()
+    sku = required_text(item.sku, field=f"{path}.sku", max_length=MAX_CODE_LENGTH)
+    category = required_text(item.category, field=f"{path}.category", max_length=MAX_CODE_LENGTH).lower()
     if not 1 <= item.quantity <= MAX_QUANTITY:
         raise ActivityRejected(f"The quantity must be between 1 and {MAX_QUANTITY}.", field=f"{path}.quantity")
     unit_price = parse_money(item.unit_price, currency, field=f"{path}.unitPrice", allow_zero=True)
@@ -92,15 +98,6 @@ def _line(item: RetailLineItemInput, currency: str, path: str) -> dict[str, str 
         )
     return {"sku": sku, "category": category, "quantity": item.quantity, "netMinor": gross - discount.minor}
 
-
-def _code(value: str, field: str) -> str:
-    """A stripped, non-empty identifier of at most :data:`MAX_CODE_LENGTH` characters."""
-    text = value.strip()
-    if not text:
-        raise ActivityRejected("This field cannot be empty.", field=field)
-    if len(text) > MAX_CODE_LENGTH:
-        raise ActivityRejected(f"This field has at most {MAX_CODE_LENGTH} characters.", field=field)
-    return text
 
 
 def _currency(code: str) -> str:

@@ -6,7 +6,14 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from gateway.plugin_api import Activity, EarnLine, MemberContext, Money, points_for
+from gateway.plugin_api import (
+    Activity,
+    EarnLine,
+    MemberContext,
+    Money,
+    points_for,
+    whole_units,
+)
 
 EXCLUDED_CATEGORIES: frozenset[str] = frozenset({"gift_card", "tobacco"})
 """Categories that earn nothing: gift cards are stored value (points come when spent), tobacco by
@@ -42,14 +49,7 @@ def base_rate(activity: Activity, member: MemberContext) -> EarnLine | None:
         return None
     eligible = Money(eligible_minor, currency)
     points = points_for(eligible, BASE_RATE)
-    reason = f"1 pt per {unit_label(currency)} on {eligible.format()} of eligible items"
+    reason = f"1 pt per {whole_units(currency)} on {eligible.format()} of eligible items"
     if excluded_minor:
         reason += f" ({Money(excluded_minor, currency).format()} of gift cards/tobacco excluded)"
     return EarnLine(points=points, growth=points, reason=reason)
-
-
-def unit_label(currency: str, units: int = 1) -> str:
-    """``units`` major units without decimals, for rate text: ``CN¥1`` rather than ``CN¥1.00``."""
-    whole = Money(units * 10 ** Money(0, currency).exponent, currency).format()
-    head, dot, decimals = whole.rpartition(".")
-    return head if dot and decimals.strip("0") == "" and head else whole
