@@ -34,29 +34,37 @@ P = TypeVar("P")
 
 
 @strawberry.type
-class EnrolPayload:
-    member: Member | None = None
+class MemberPayload:
+    """A payload that can show the member as the mutation left it, read only when asked for."""
+
+    member_id: strawberry.Private[int | None] = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @strawberry.field(description="The member as it is after the mutation; null when it failed.")
+    async def member(self, info: Info[Context, None]) -> Member | None:
+        if self.member_id is None:
+            return None
+        return member_or_none(await info.context.members.load(self.member_id))
 
 
 @strawberry.type
-class LinkIdentityPayload:
-    member: Member | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+class EnrolPayload(MemberPayload):
+    pass
+
+
+@strawberry.type
+class LinkIdentityPayload(MemberPayload):
+    pass
 
 
 @strawberry.type(description="The posting an activity made (or the original one, on a replay), and the member after it.")
-class RecordActivityPayload:
+class RecordActivityPayload(MemberPayload):
     posting: Posting | None = None
-    member: Member | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
-class RedeemPayload:
+class RedeemPayload(MemberPayload):
     posting: Posting | None = None
-    member: Member | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 def forget(loader: DataLoader[int, Any], key: int) -> None:
@@ -75,15 +83,10 @@ async def as_payload(payload: type[P], work: Callable[[], Awaitable[P]]) -> P:
         return payload(errors=[UserError.from_error(exc)])  # type: ignore[call-arg]
 
 
-async def member_after(info: Info[Context, None], member_id: int) -> Member | None:
-    """The member as it is now, for a payload (loaded only when the client asks for it)."""
-    return member_or_none(await info.context.members.load(member_id))
-
-
-async def posting_payload(info: Info[Context, None], payload: type[P], result: PostingResult) -> P:
-    """A payload holding ``result``; the member is re-read because the posting changed it."""
+def posting_payload(info: Info[Context, None], payload: type[P], result: PostingResult) -> P:
+    """A payload holding ``result``; the member, if asked for, is read fresh after the posting."""
     forget(info.context.members, result.member_id)
-    return payload(posting=Posting.from_result(result), member=await member_after(info, result.member_id))  # type: ignore[call-arg]
+    return payload(posting=Posting.from_result(result), member_id=result.member_id)  # type: ignore[call-arg]
 
 
 def _check_identity_scope(principal: Principal, identity: IdentityKey) -> None:
@@ -103,7 +106,7 @@ class Mutation:
             member_id = await enrol(
                 core.db, identity=key, ladder=core.ladder, enrolled_format=principal.format, now=info.context.now()
             )
-            return EnrolPayload(member=await member_after(info, member_id))
+            return EnrolPayload(member_id=member_id)
 
         return await as_payload(EnrolPayload, work)
 
@@ -116,7 +119,8 @@ class Mutation:
             member_id = await resolve_member_id(info, member_ref(info.context, input.member, "input.member"))
             await link_identity(info.context.core.db, member_id=member_id, identity=key, now=info.context.now())
             forget(info.context.identities, member_id)
-            return LinkIdentityPayload(member=await member_after(info, member_id))
+            forget(info.context.members, member_id)
+            return LinkIdentityPayload(member_id=member_id)
 
         return await as_payload(LinkIdentityPayload, work)
 
@@ -142,7 +146,7 @@ class Mutation:
                 member=ref, format=input.format, reward=input.reward, quantity=input.quantity, idempotency_key=input.idempotency_key
             )
             result = await redeem(core, request, now=info.context.now())
-            return await posting_payload(info, RedeemPayload, result)
+            return posting_payload(info, RedeemPayload, result)
 
         return await as_payload(RedeemPayload, work)
 

@@ -68,7 +68,7 @@ def _activity_mutation(kind: ActivityKind) -> Any:
                 input=input,
             )
             result = await record_activity(info.context.core, request, now=info.context.now())
-            return await posting_payload(info, RecordActivityPayload, result)
+            return posting_payload(info, RecordActivityPayload, result)
 
         return await as_payload(RecordActivityPayload, work)
 
