@@ -23,6 +23,7 @@ from gateway.graphql.enums import (
 from gateway.ledger.history import MAX_PAGE, history_page
 from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
 from gateway.members import IdentityRow, MemberRow
+from gateway.money import Money
 from gateway.persistence.models import lot_table, posting_table
 from gateway.plugin_api import Benefit as BenefitItem
 from gateway.plugin_api import BusinessFormat as FormatItem
@@ -178,8 +179,6 @@ class Posting(relay.Node):
         """Wrap a ledger posting."""
         amount = None
         if result.amount_minor is not None and result.currency:
-            from gateway.money import Money
-
             amount = str(Money(result.amount_minor, result.currency).amount)
         return cls(
             posting_id=result.id,

@@ -23,6 +23,7 @@ from gateway.ledger.postings import (
     insert_posting,
     lock_member,
     request_hash,
+    result_from_values,
 )
 from gateway.members import MemberRow
 from gateway.money import apply_multiplier
@@ -241,13 +242,10 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
         if replay is None:
             raise
         return replay
-    result = PostingResult(id=posting_id, **{k: v for k, v in values.items() if k in _RESULT_FIELDS})
+    result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)
     )
     if tier_after.code != tier.code:
         core.host.notify_tier_change(TierChange(member.id, tier, tier_after, f"Reached {growth_after} growth value"))
     return result
-
-
-_RESULT_FIELDS = frozenset(PostingResult.__dataclass_fields__) - {"id", "replayed"}

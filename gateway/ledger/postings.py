@@ -81,6 +81,14 @@ def posting_from_row(row: Any, *, replayed: bool = False) -> PostingResult:
     return PostingResult(**{column.name: mapping[column.name] for column in POSTING_COLUMNS}, replayed=replayed)
 
 
+_STORED_FIELDS = frozenset(PostingResult.__dataclass_fields__) - {"id", "replayed"}
+
+
+def result_from_values(posting_id: int, values: dict[str, Any]) -> PostingResult:
+    """The result of a posting just inserted with ``values``, without reading it back."""
+    return PostingResult(id=posting_id, **{name: value for name, value in values.items() if name in _STORED_FIELDS})
+
+
 def check_idempotency_key(key: str) -> str:
     """Refuse empty, over-long or non-printable keys: ``INVALID_IDEMPOTENCY_KEY``."""
     if not isinstance(key, str) or not _KEY.match(key):

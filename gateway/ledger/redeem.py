@@ -21,6 +21,7 @@ from gateway.ledger.postings import (
     insert_posting,
     lock_member,
     request_hash,
+    result_from_values,
 )
 from gateway.persistence.models import (
     WALLET,
@@ -170,7 +171,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
         if replay is None:
             raise
         return replay
-    result = PostingResult(id=posting_id, **{k: v for k, v in values.items() if k in _RESULT_FIELDS})
+    result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "redeem", reward.format, -cost, 0, int(balance_after), result.reason)
     )
@@ -202,6 +203,3 @@ async def _draw_lots(conn, member_id: int, cost: int, now: datetime) -> list[tup
         if left == 0:
             return draws
     raise RuntimeError(f"ledger inconsistency: member {member_id}'s lots hold less than the stored balance")
-
-
-_RESULT_FIELDS = frozenset(PostingResult.__dataclass_fields__) - {"id", "replayed"}
