@@ -140,6 +140,18 @@ class Activity:
     details: Mapping[str, Any]
 
 
+@strawberry.interface(description="Format-specific facts of a recorded activity: a receipt's lines, a bill's covers ...")
+class ActivityDetails:
+    """What a format shows about one of its activities; plugins implement it with their own type.
+
+    The implementing type has a classmethod ``from_activity(activity: Activity)`` that builds it
+    from the stored :class:`Activity` (its ``details`` are what ``to_activity`` returned), so
+    showing details never costs a query.
+    """
+
+    summary: str = strawberry.field(description="One line a member can read, e.g. \"4 items at store SH-001\".")
+
+
 @dataclass(frozen=True)
 class ActivityKind:
     """One kind of activity a format records, and its typed GraphQL input.
@@ -151,6 +163,8 @@ class ActivityKind:
     :param format: the format code this activity belongs to.
     :param name: short name, e.g. ``purchase``; with the format it names the mutation.
     :param input_type: the strawberry input class; its GraphQL name must be unique in the schema.
+    :param details_type: optional strawberry type implementing :class:`ActivityDetails`, shown as
+        ``Posting.activity`` in history; built with its ``from_activity(activity)`` classmethod.
     """
 
     format: str
@@ -158,6 +172,7 @@ class ActivityKind:
     input_type: type
     to_activity: Callable[[Any], ActivityDraft]
     description: str = ""
+    details_type: type | None = None
 
 
 # --- members, tiers and earning ------------------------------------------------------------------
@@ -322,6 +337,7 @@ class TierChange:
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Activity",
+    "ActivityDetails",
     "ActivityDraft",
     "ActivityKind",
     "ActivityRejected",

@@ -22,6 +22,7 @@ from gateway.errors import PluginLoadError
 from gateway.plugin_api import (
     ENTRY_POINT_GROUP,
     PROJECT,
+    ActivityDetails,
     ActivityKind,
     Benefit,
     BusinessFormat,
@@ -195,6 +196,8 @@ def _collect(pm: pluggy.PluginManager) -> PluginRegistry:
             _expect(item, ActivityKind, plugin)
             known_format(item.format, plugin, f"activity kind {item.name!r}")
             check_code(item.name, plugin, "an activity kind")
+            if item.details_type is not None:
+                _check_details_type(item.details_type, plugin)
             claim(("activity kind", item.format, item.name), plugin, "activity kind")
             registry.activity_kinds[(item.format, item.name)] = item
 
@@ -247,6 +250,16 @@ def _collect(pm: pluggy.PluginManager) -> PluginRegistry:
     _call_each(pm, "atrium_register_redemption_types", rewards)
     _call_each(pm, "atrium_register_graphql_types", graphql_types)
     return registry
+
+
+def _check_details_type(details_type: type, plugin: str) -> None:
+    """A details type must implement the ActivityDetails interface and build from an activity."""
+    implements = isinstance(details_type, type) and issubclass(details_type, ActivityDetails)
+    if not implements or not callable(getattr(details_type, "from_activity", None)):
+        raise PluginLoadError(
+            f"plugin {plugin!r}: details_type {details_type!r} must subclass ActivityDetails "
+            "and have a from_activity(activity) classmethod"
+        )
 
 
 def _expect(item: object, kind: type, plugin: str) -> None:

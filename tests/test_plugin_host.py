@@ -130,3 +130,29 @@ def test_a_plugin_raising_in_a_notification_hook_is_logged_and_ignored(caplog: p
 
     assert seen == [7]
     assert "plugin 'broken' raised in atrium_posting_committed" in caplog.text
+
+
+def test_a_details_type_that_does_not_implement_the_interface_fails_start_up() -> None:
+    @strawberry.type
+    class NotDetails:
+        summary: str
+
+    @strawberry.input
+    class SpaVisit:
+        total: MoneyInput
+
+    class Plugin(Format):
+        @hookimpl
+        def atrium_register_activity_kinds(self, register: Callable[[ActivityKind], None]) -> None:
+            register(
+                ActivityKind(
+                    format="spa",
+                    name="visit",
+                    input_type=SpaVisit,
+                    to_activity=lambda value: ActivityDraft(amount=value.total.to_money(field="total")),
+                    details_type=NotDetails,
+                )
+            )
+
+    with pytest.raises(PluginLoadError, match="must subclass ActivityDetails"):
+        build_plugin_host(load_entry_points=False, extra_plugins=[("spa", Plugin("spa"))])

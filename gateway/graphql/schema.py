@@ -40,7 +40,7 @@ from gateway.graphql.mutations import (
 )
 from gateway.graphql.queries import Query
 from gateway.ledger.earn import ActivityRequest, record_activity
-from gateway.plugin_api import ActivityKind, MoneyInput
+from gateway.plugin_api import ActivityDetails, ActivityKind, MoneyInput
 from gateway.plugins import PluginRegistry
 from gateway.settings import Settings
 
@@ -99,7 +99,7 @@ def _type_names(types: tuple[type, ...]) -> frozenset[str]:
 
 @functools.cache
 def _gateway_type_names() -> frozenset[str]:
-    return frozenset(strawberry.Schema(query=Query, mutation=Mutation, types=[MoneyInput])._schema.type_map)
+    return frozenset(strawberry.Schema(query=Query, mutation=Mutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
 
 
 def check_clashes(registry: PluginRegistry) -> None:
@@ -110,10 +110,12 @@ def check_clashes(registry: PluginRegistry) -> None:
     for (format_code, name), kind in registry.activity_kinds.items():
         plugin = registry.owner[("activity kind", format_code, name)]
         contributed.setdefault(plugin, []).append(kind.input_type)
+        if kind.details_type is not None:
+            contributed[plugin].append(kind.details_type)
     for plugin, item in registry.graphql_types:
         contributed.setdefault(plugin, []).append(item)
     for plugin in sorted(contributed):
-        names = _type_names(tuple(contributed[plugin])) - _type_names(()) - {"MoneyInput"}
+        names = _type_names(tuple(contributed[plugin])) - _type_names(()) - {"MoneyInput", "ActivityDetails"}
         for name in sorted(names):
             if name in gateway_names:
                 raise PluginLoadError(f"GraphQL type {name!r} of plugin {plugin!r} clashes with the gateway's own {name!r}")
@@ -174,6 +176,11 @@ def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Sch
     return AtriumSchema(
         query=Query,
         mutation=mutation,
-        types=[MoneyInput, *[item for _, item in registry.graphql_types]],
+        types=[
+            MoneyInput,
+            ActivityDetails,
+            *[kind.details_type for kind in kinds if kind.details_type is not None],
+            *[item for _, item in registry.graphql_types],
+        ],
         extensions=extensions(settings),
     )

@@ -25,9 +25,9 @@ from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from
 from gateway.members import IdentityRow, MemberRow
 from gateway.money import Money
 from gateway.persistence.models import lot_table, posting_table
+from gateway.plugin_api import Activity, ActivityDetails, RedemptionType, TierInfo
 from gateway.plugin_api import Benefit as BenefitItem
 from gateway.plugin_api import BusinessFormat as FormatItem
-from gateway.plugin_api import RedemptionType, TierInfo
 
 
 @strawberry.type(description="A typed, expected failure: switch on `code`; `field` points at the input (null: the whole request).")
@@ -173,6 +173,23 @@ class Posting(relay.Node):
     created_at: datetime
     replayed: bool = strawberry.field(description="True when this result answers a replayed idempotency key.")
     member_id: strawberry.Private[int]
+    amount_minor: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="Format-specific facts of the activity; null for redemptions or formats that show none.")
+    def activity(self, info: Info[Context, None]) -> ActivityDetails | None:
+        kind = info.context.core.registry.activity_kinds.get((self.format, self.activity_kind or ""))
+        if kind is None or kind.details_type is None or self.amount_minor is None or not self.currency:
+            return None
+        stored = Activity(
+            format=self.format,
+            kind=kind.name,
+            reference=self.idempotency_key,
+            amount=Money(self.amount_minor, self.currency),
+            occurred_at=self.occurred_at,
+            store=self.store,
+            details=self.details,
+        )
+        return kind.details_type.from_activity(stored)  # type: ignore[attr-defined,no-any-return]
 
     @classmethod
     def from_result(cls, result: PostingResult) -> "Posting":
@@ -203,6 +220,7 @@ class Posting(relay.Node):
             created_at=result.created_at,
             replayed=result.replayed,
             member_id=result.member_id,
+            amount_minor=result.amount_minor,
         )
 
     @classmethod

@@ -82,7 +82,10 @@ query Dashboard {
     tierProgress { next { code } growthToNext }
     benefits { unlocked unlockedBy { code } benefit { id name format { code } } }
     lots { format points remaining expiresAt }
-    history(first: 10) { edges { cursor node { id kind format points reason occurredAt } } pageInfo { hasNextPage endCursor } }
+    history(first: 10) {
+      edges { cursor node { id kind format points reason occurredAt activity { summary } } }
+      pageInfo { hasNextPage endCursor }
+    }
   }
 }"""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_dining.details import DiningBillDetails
 from atrium_dining.inputs import DiningBillInput, bill_to_activity
 from atrium_dining.rewards import fulfil_dessert
 from atrium_dining.rules import food_and_beverage
@@ -39,6 +40,7 @@ def atrium_register_activity_kinds(register: Callable[[ActivityKind], None]) -> 
             format=FORMAT,
             name="bill",
             input_type=DiningBillInput,
+            details_type=DiningBillDetails,
             to_activity=bill_to_activity,
             description="Record a closed restaurant bill.",
         )

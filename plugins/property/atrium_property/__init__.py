@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_property.details import PropertyFeePaymentDetails
 from atrium_property.inputs import PropertyFeePaymentInput, fee_payment_to_activity
 from atrium_property.rewards import fulfil_parking
 from atrium_property.rules import fee_rate
@@ -42,6 +43,7 @@ def atrium_register_activity_kinds(register: Callable[[ActivityKind], None]) -> 
             format=FORMAT,
             name="fee_payment",
             input_type=PropertyFeePaymentInput,
+            details_type=PropertyFeePaymentDetails,
             to_activity=fee_payment_to_activity,
             description="Record a paid property fee for one unit and one billing month.",
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from atrium_retail.details import RetailPurchaseDetails
 from atrium_retail.inputs import RetailPurchaseInput, purchase_to_activity
 from atrium_retail.rewards import fulfil_voucher
 from atrium_retail.rules import base_rate
@@ -39,6 +40,7 @@ def atrium_register_activity_kinds(register: Callable[[ActivityKind], None]) -> 
             format=FORMAT,
             name="purchase",
             input_type=RetailPurchaseInput,
+            details_type=RetailPurchaseDetails,
             to_activity=purchase_to_activity,
             description="Record a paid store receipt with its line items.",
         )
