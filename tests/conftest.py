@@ -206,29 +206,30 @@ class StatementLog:
         return "\n".join(f"{n}. {' '.join(s.split())}" for n, s in enumerate(self.statements, 1))
 
 
-@pytest.fixture
-def sql_statements(core: Core) -> Callable[[], Any]:
-    """``with sql_statements() as log: ...`` then ``log.count``: statements issued in the block.
+@contextmanager
+def statements_of(core: Core) -> Iterator[StatementLog]:
+    """Collect the statements ``core`` sends to its database inside the block.
 
     Counts every ``cursor.execute`` / ``executemany`` (one each) on every engine of the core,
     ignoring transaction control and PRAGMAs.
     """
+    log = StatementLog()
 
-    @contextmanager
-    def counting() -> Iterator[StatementLog]:
-        log = StatementLog()
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not _NOT_COUNTED.match(statement):
+            log.statements.append(statement)
 
-        def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-            if not _NOT_COUNTED.match(statement):
-                log.statements.append(statement)
-
-        engines = [engine.sync_engine for engine in core.db.engines]
+    engines = [engine.sync_engine for engine in core.db.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        yield log
+    finally:
         for engine in engines:
-            event.listen(engine, "before_cursor_execute", before_cursor_execute)
-        try:
-            yield log
-        finally:
-            for engine in engines:
-                event.remove(engine, "before_cursor_execute", before_cursor_execute)
+            event.remove(engine, "before_cursor_execute", before_cursor_execute)
 
-    return counting
+
+@pytest.fixture
+def sql_statements(core: Core) -> Callable[[], Any]:
+    """``with sql_statements() as log: ...`` then ``log.count``: statements ``core`` issued in the block."""
+    return lambda: statements_of(core)

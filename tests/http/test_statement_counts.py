@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
-from sqlalchemy import event
 
 from gateway.app import create_app
 from gateway.core import Core, build_host, open_core
 from gateway.settings import Settings
+from tests.conftest import statements_of
 from tests.http.graphql import (
     DASHBOARD,
     ENROL,
@@ -22,27 +19,6 @@ from tests.http.graphql import (
 )
 from tests.http.test_fourth_plugin import CinemaPlugin
 
-IGNORED = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "SAVEPOINT", "RELEASE")
-
-
-@contextmanager
-def counting(core: Core) -> Iterator[list[str]]:
-    """Collect the statements ``core`` sends to its database inside the block."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if not statement.lstrip().upper().startswith(IGNORED):
-            statements.append(statement)
-
-    engines = [engine.sync_engine for engine in core.db.engines]
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
-
 
 async def earn(retail: Caller, key: str) -> None:
     payload = await retail.mutate(
@@ -52,7 +28,7 @@ async def earn(retail: Caller, key: str) -> None:
 
 
 async def dashboard_statements(core: Core, member: Caller) -> int:
-    with counting(core) as statements:
+    with statements_of(core) as statements:
         me = (await member.data(DASHBOARD))["me"]
     assert me["benefits"] and me["tier"]
     return len(statements)
@@ -87,17 +63,17 @@ async def test_one_earn_issues_the_same_statements_whatever_the_history_or_plugi
 ) -> None:
     retail = caller(client, settings, "service", format="retail")
     await retail.mutate("enrol", ENROL, {"identity": PHONE})
-    with counting(core) as first:
+    with statements_of(core) as first:
         await earn(retail, "R-0")
     for n in range(1, 30):
         await earn(retail, f"R-{n}")
-    with counting(core) as later:
+    with statements_of(core) as later:
         await earn(retail, "R-30")
 
     bigger = await open_core(settings, build_host(settings, [("cinema", CinemaPlugin())]))
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(bigger)), base_url="http://test") as other:
-            with counting(bigger) as more_plugins:
+            with statements_of(bigger) as more_plugins:
                 await earn(caller(other, settings, "service", format="retail"), "R-31")
     finally:
         await bigger.close()
