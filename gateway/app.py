@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +19,9 @@ from gateway.core import Core, build_host, open_core
 from gateway.errors import AtriumError
 from gateway.graphql.context import Context
 from gateway.graphql.schema import build_schema
-from gateway.settings import Settings
+from gateway.settings import DEVELOPMENT_SECRET, Settings
+
+log = logging.getLogger(__name__)
 
 
 class AtriumGraphQL(GraphQL):  # type: ignore[type-arg]
@@ -51,6 +54,8 @@ def create_app(core: Core | None = None, *, settings: Settings | None = None) ->
         settings = settings or Settings()
         host = build_host(settings)
     current: dict[str, Core] = {"core": core} if core is not None else {}
+    if settings.jwt_secret == DEVELOPMENT_SECRET:
+        log.warning("tokens are signed with the development secret: set ATRIUM_JWT_SECRET outside a demo")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
