@@ -66,10 +66,13 @@ class PluginRegistry:
 class PluginHost:
     """One app's plugin manager and registry; notification hooks are called in isolation."""
 
-    def __init__(self, pm: pluggy.PluginManager, registry: PluginRegistry, loaded: list[LoadedPlugin]) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, registry: PluginRegistry, loaded: list[LoadedPlugin], *, trace: bool = False
+    ) -> None:
         self.pm = pm
         self.registry = registry
         self.loaded = loaded
+        self.trace = trace
 
     def notify_posting(self, event: PostingEvent) -> None:
         """Tell every plugin about a committed posting; a raising plugin is logged, never fatal."""
@@ -81,6 +84,8 @@ class PluginHost:
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if self.trace:
+                log.debug("calling %s of plugin %r with %r", hook_name, impl.plugin_name, kwargs)
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception:  # noqa: BLE001 - isolation is the point
@@ -122,19 +127,16 @@ def build_plugin_host(
                 plugin = ep.load()
             except Exception as exc:
                 raise PluginLoadError(f"plugin {ep.name!r} failed to import: {exc}") from exc
-            pm.register(plugin, name=ep.name)
+            _register(pm, plugin, ep.name)
             versions[ep.name] = ep.dist.version if ep.dist else None
     for name, plugin in extra_plugins:
-        pm.register(plugin, name=name)
+        _register(pm, plugin, name)
         versions[name] = getattr(plugin, "__version__", None)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginLoadError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
-    if trace:
-        pm.trace.root.setwriter(log.debug)
-        pm.enable_tracing()
-    registry = _collect(pm)
+    registry = _collect(pm, trace=trace)
     loaded = [
         LoadedPlugin(
             name=name,
@@ -144,13 +146,25 @@ def build_plugin_host(
         for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: pair[0])
         if plugin is not None
     ]
-    return PluginHost(pm, registry, loaded)
+    return PluginHost(pm, registry, loaded, trace=trace)
 
 
-def _call_each(pm: pluggy.PluginManager, hook_name: str, make_register: Callable[[str], Callable[[Any], None]]) -> None:
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register one plugin; a duplicate name or a hook with unknown arguments fails start-up."""
+    try:
+        pm.register(plugin, name=name)
+    except (ValueError, pluggy.PluginValidationError) as exc:
+        raise PluginLoadError(f"plugin {name!r} cannot be registered: {exc}") from exc
+
+
+def _call_each(
+    pm: pluggy.PluginManager, hook_name: str, make_register: Callable[[str], Callable[[Any], None]], *, trace: bool
+) -> None:
     """Call every implementation of a registration hook with a register callback bound to it."""
     impls = sorted(getattr(pm.hook, hook_name).get_hookimpls(), key=lambda impl: impl.plugin_name)
     for impl in impls:
+        if trace:
+            log.debug("calling %s of plugin %r", hook_name, impl.plugin_name)
         register = make_register(impl.plugin_name)
         try:
             impl.function(**({"register": register} if "register" in impl.argnames else {}))
@@ -160,7 +174,7 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, make_register: Callable
             raise PluginLoadError(f"plugin {impl.plugin_name!r} raised in {hook_name}: {exc!r}") from exc
 
 
-def _collect(pm: pluggy.PluginManager) -> PluginRegistry:
+def _collect(pm: pluggy.PluginManager, *, trace: bool = False) -> PluginRegistry:
     registry = PluginRegistry()
 
     def claim(key: tuple[str, ...], plugin: str, what: str) -> None:
@@ -185,7 +199,7 @@ def _collect(pm: pluggy.PluginManager) -> PluginRegistry:
 
         return register
 
-    _call_each(pm, "atrium_register_formats", formats)
+    _call_each(pm, "atrium_register_formats", formats, trace=trace)
 
     def known_format(code: str, plugin: str, what: str) -> None:
         if code not in registry.formats:
@@ -244,11 +258,11 @@ def _collect(pm: pluggy.PluginManager) -> PluginRegistry:
 
         return register
 
-    _call_each(pm, "atrium_register_activity_kinds", kinds)
-    _call_each(pm, "atrium_register_earn_rules", rules)
-    _call_each(pm, "atrium_register_benefits", benefits)
-    _call_each(pm, "atrium_register_redemption_types", rewards)
-    _call_each(pm, "atrium_register_graphql_types", graphql_types)
+    _call_each(pm, "atrium_register_activity_kinds", kinds, trace=trace)
+    _call_each(pm, "atrium_register_earn_rules", rules, trace=trace)
+    _call_each(pm, "atrium_register_benefits", benefits, trace=trace)
+    _call_each(pm, "atrium_register_redemption_types", rewards, trace=trace)
+    _call_each(pm, "atrium_register_graphql_types", graphql_types, trace=trace)
     return registry
 
 

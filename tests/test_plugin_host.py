@@ -156,3 +156,15 @@ def test_a_details_type_that_does_not_implement_the_interface_fails_start_up() -
 
     with pytest.raises(PluginLoadError, match="must subclass ActivityDetails"):
         build_plugin_host(load_entry_points=False, extra_plugins=[("spa", Plugin("spa"))])
+
+
+def test_two_plugins_under_one_name_fail_start_up() -> None:
+    with pytest.raises(PluginLoadError, match="'twin' cannot be registered"):
+        build_plugin_host(load_entry_points=False, extra_plugins=[("twin", Format("spa")), ("twin", Format("gym"))])
+
+
+def test_trace_mode_logs_each_hook_call_with_its_plugin(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("DEBUG", logger="gateway.plugins"):
+        build_plugin_host(load_entry_points=False, extra_plugins=[("spa", Format("spa"))], trace=True)
+
+    assert "calling atrium_register_formats of plugin 'spa'" in caplog.text
