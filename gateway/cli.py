@@ -1,9 +1,9 @@
-"""The ``atrium`` command: serve, migrate, mint development tokens, export the SDL, check the ledger."""
+"""The ``atrium`` command: serve, migrate, mint development tokens, export the SDL, check and expire the ledger."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -109,6 +109,50 @@ def ledger_verify() -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo("Ledger verified: every posting balances and every stored balance matches its entries and lots.")
+
+
+def _as_of(value: str | None, settings: Settings) -> datetime:
+    """``--now`` as an aware datetime: ISO 8601; without an offset it is the group's local time."""
+    if value is None:
+        return datetime.now(settings.zone)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time such as 2027-01-01T00:00:00+08:00") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=settings.zone)
+
+
+@ledger_app.command("expire")
+def ledger_expire(
+    now: Annotated[
+        str | None,
+        typer.Option(help="Expire as of this ISO 8601 time (default: now); without an offset, in the group's time zone."),
+    ] = None,
+) -> None:
+    """Expire every lot past its expiry date and print what was expired. Safe to rerun, or to run twice at once."""
+    from gateway.core import build_host, open_core
+    from gateway.ledger.expiry import ExpiryReport, expire_points
+
+    settings = Settings()
+    as_of = _as_of(now, settings)
+
+    async def run() -> ExpiryReport:
+        core = await open_core(settings, build_host(settings))
+        try:
+            return await expire_points(core, now=as_of)
+        finally:
+            await core.close()
+
+    report = asyncio.run(run())
+    for member in report.members:
+        pending = f" ({member.pending_points} of them pending)" if member.pending_points else ""
+        lots = "lot" if member.lots == 1 else "lots"
+        typer.echo(f"member {member.member_id}: {member.total} pts expired{pending} from {member.lots} {lots}, posting {member.posting_id}")
+    if report.members:
+        count = len(report.members)
+        typer.echo(f"Expired {report.points} pts of {count} member{'' if count == 1 else 's'} as of {report.now.isoformat()}.")
+    else:
+        typer.echo(f"Nothing to expire as of {report.now.isoformat()}.")
 
 
 @demo_app.command("load")

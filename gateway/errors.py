@@ -1,7 +1,9 @@
 """Typed, readable errors: every expected failure has a code, an optional field and a message.
 
 Services raise :class:`AtriumError`; the GraphQL layer turns it into a ``UserError`` in the
-mutation payload. Nothing is written when one is raised: the transaction rolls back.
+mutation payload. Nothing is written when one is raised: the transaction rolls back. The one
+exception is a business refusal of a keyed write (``INSUFFICIENT_POINTS`` ...): the key is then
+remembered as failed, so a retry fails the same way (see ``gateway.ledger.failures``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class ErrorCode(str, Enum):
     IDENTITY_TAKEN = "IDENTITY_TAKEN"
     MEMBER_NOT_FOUND = "MEMBER_NOT_FOUND"
     MEMBER_INACTIVE = "MEMBER_INACTIVE"
+    MEMBER_FROZEN = "MEMBER_FROZEN"
     UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
     UNKNOWN_REWARD = "UNKNOWN_REWARD"
     INVALID_QUANTITY = "INVALID_QUANTITY"

@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Label, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.identity import IdentityKind
-from gateway.persistence.models import identity_table, member_table
+from gateway.persistence.models import identity_table, lot_table, member_table
 
 
 @dataclass(frozen=True)
 class MemberRow:
-    """A member as stored: status, tier, growth value and available points."""
+    """A member as stored: status, tier, growth value, available and pending points.
+
+    ``points_balance`` and ``pending_balance`` are the stored caches of the wallet and pending
+    accounts. ``pending_matured`` is only filled by reads (:func:`get_members`): pending points whose
+    date has come but that no write has released yet, so a read can show the truth without writing.
+    """
 
     id: int
     status: str
@@ -24,6 +30,18 @@ class MemberRow:
     points_balance: int
     enrolled_format: str | None
     enrolled_at: datetime
+    pending_balance: int = 0
+    pending_matured: int = 0
+
+    @property
+    def available_points(self) -> int:
+        """Points the member can spend now: the wallet plus matured, not yet released, pending points."""
+        return self.points_balance + self.pending_matured
+
+    @property
+    def pending_points(self) -> int:
+        """Points earned but not yet available (their date has not come)."""
+        return self.pending_balance - self.pending_matured
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ _MEMBER_COLUMNS = (
     member_table.c.points_balance,
     member_table.c.enrolled_format,
     member_table.c.enrolled_at,
+    member_table.c.pending_balance,
 )
 
 
@@ -59,6 +78,8 @@ def member_from_row(row: object) -> MemberRow:
         points_balance=int(mapping["points_balance"]),
         enrolled_format=mapping["enrolled_format"],
         enrolled_at=mapping["enrolled_at"],
+        pending_balance=int(mapping["pending_balance"]),
+        pending_matured=int(mapping.get("pending_matured") or 0),
     )
 
 
@@ -67,9 +88,29 @@ def member_select():  # type: ignore[no-untyped-def]
     return select(*_MEMBER_COLUMNS)
 
 
-async def get_members(conn: AsyncConnection, member_ids: Sequence[int]) -> list[MemberRow | None]:
-    """Members by id in one query, in the order asked, ``None`` for unknown ids."""
-    rows = (await conn.execute(member_select().where(member_table.c.id.in_(set(member_ids))))).all()
+def _matured_pending(now: datetime) -> Label[Any]:
+    """Per member row: pending points whose ``available_at`` has passed (a correlated subquery)."""
+    return (
+        select(func.coalesce(func.sum(lot_table.c.remaining), 0))
+        .where(
+            (lot_table.c.member_id == member_table.c.id)
+            & lot_table.c.pending
+            & (lot_table.c.available_at <= now)
+        )
+        .correlate(member_table)
+        .scalar_subquery()
+        .label("pending_matured")
+    )
+
+
+async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: datetime) -> list[MemberRow | None]:
+    """Members by id in one query, in the order asked, ``None`` for unknown ids.
+
+    The same statement sums each member's matured pending points as of ``now``, so balances read
+    true before any write has released them.
+    """
+    query = member_select().add_columns(_matured_pending(now)).where(member_table.c.id.in_(set(member_ids)))
+    rows = (await conn.execute(query)).all()
     by_id = {row.id: member_from_row(row) for row in rows}
     return [by_id.get(member_id) for member_id in member_ids]
 

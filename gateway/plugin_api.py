@@ -207,11 +207,13 @@ class EarnLine:
     ``points`` are base points: the gateway applies the tier multiplier on top and says so in a
     line of its own. ``reason`` should name the rate and the base, e.g.
     ``"1 pt per ¥1 on ¥120.00 of eligible items"``.
+    ``pending_days``: days after the activity before these points can be spent, e.g. a return window.
     """
 
     points: int
     growth: int
     reason: str
+    pending_days: int = 0
 
 
 @dataclass(frozen=True)

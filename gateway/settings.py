@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "atrium-development-secret-change-me-in-production"
@@ -36,7 +38,19 @@ class Settings(BaseSettings):
     currency: str = "CNY"
     default_phone_region: str = Field(default="CN", description="Region assumed for phone numbers without +country code.")
     locale: str = "en_US"
-    points_lifetime_months: int = 24
+    timezone: str = Field(
+        default="UTC",
+        description="The group's IANA time zone (e.g. Asia/Shanghai): month and year ends of points expiry fall in it.",
+    )
+    points_expiry_policy: Literal["rolling_months", "end_of_month", "end_of_year"] = Field(
+        default="rolling_months",
+        description=(
+            "When earned points expire: rolling_months, N months after earning; end_of_month, at the end of "
+            "the Nth month after the month earned; end_of_year, on Dec 31 of the year earned + N."
+        ),
+    )
+    points_expiry_n: int = Field(default=24, ge=0, le=1200, description="The N of points_expiry_policy.")
+    max_adjustment_points: int = Field(default=10_000_000, ge=1, description="Largest admin credit or debit at once.")
     max_activity_amount_minor: int = 100_000_000_00  # ¥100,000,000.00: far above any real bill
     max_redemption_quantity: int = 100
 
@@ -59,6 +73,26 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_currency(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rolling_needs_a_month(self) -> Settings:
+        if self.points_expiry_policy == "rolling_months" and self.points_expiry_n < 1:
+            raise ValueError("points_expiry_n must be at least 1 month for the rolling_months policy")
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The group's time zone, for calendar-based expiry and expiring-by-month."""
+        return ZoneInfo(self.timezone)
 
     @cached_property
     def is_sqlite(self) -> bool:

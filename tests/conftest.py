@@ -33,7 +33,16 @@ from gateway.settings import Settings
 
 POSTGRES_URL_ENV = "ATRIUM_TEST_POSTGRES_URL"
 
-MUTABLE_TABLES = ("lot_consumption", "entry", "lot", "posting", "identity", "member")
+MUTABLE_TABLES = (
+    "audit_log",
+    "idempotency_failure",
+    "lot_consumption",
+    "entry",
+    "lot",
+    "posting",
+    "identity",
+    "member",
+)
 """Tables a test may write; ``tier`` holds the migrated ladder and is kept."""
 
 

@@ -20,7 +20,9 @@ from gateway.identity import IdentityKey, IdentityKind, enrol, normalize_identit
 from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.ledger.postings import MemberRef, PostingResult
 from gateway.persistence.models import (
+    audit_log_table,
     entry_table,
+    idempotency_failure_table,
     identity_table,
     lot_consumption_table,
     lot_table,
@@ -39,6 +41,8 @@ TABLES = {
     "entry": entry_table,
     "lot": lot_table,
     "lot_consumption": lot_consumption_table,
+    "idempotency_failure": idempotency_failure_table,
+    "audit_log": audit_log_table,
 }
 
 

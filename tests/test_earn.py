@@ -148,7 +148,7 @@ BAD_ACTIVITIES = {
         "property", "fee_payment", lambda: property_fee("1e40"), ErrorCode.INVALID_AMOUNT, "input.amount.amount"
     ),
     "foreign-currency": _case(
-        "retail", "purchase", lambda: retail_purchase(currency="USD"), ErrorCode.UNSUPPORTED_CURRENCY, "input.currency"
+        "retail", "purchase", lambda: retail_purchase(currency="USD"), ErrorCode.UNSUPPORTED_CURRENCY, "input"
     ),
     "not-a-currency": _case(
         "retail", "purchase", lambda: retail_purchase(currency="XYZ"), ErrorCode.UNSUPPORTED_CURRENCY, "input.currency"

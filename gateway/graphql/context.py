@@ -18,7 +18,7 @@ from gateway.members import IdentityRow, MemberRow, get_identities, get_members
 def _member_loader(core: Core) -> DataLoader[int, MemberRow | None]:
     async def load(ids: Sequence[int]) -> list[MemberRow | None]:
         async with core.db.read() as conn:
-            return await get_members(conn, ids)
+            return await get_members(conn, ids, now=datetime.now(UTC))
 
     return DataLoader(load_fn=load)
 

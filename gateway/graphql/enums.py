@@ -23,7 +23,10 @@ class MemberStatusEnum(Enum):
 
 @strawberry.enum(name="PostingKind")
 class PostingKindEnum(Enum):
-    """What a posting did to the balance."""
+    """What a posting did: earned, redeemed, adjusted by an admin, released pending points, expired points."""
 
     EARN = "earn"
     REDEEM = "redeem"
+    ADJUST = "adjust"
+    RELEASE = "release"
+    EXPIRE = "expire"

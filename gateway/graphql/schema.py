@@ -30,6 +30,7 @@ from strawberry.types import Info
 
 from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
+from gateway.graphql.admin_mutations import AdminMutation
 from gateway.graphql.context import Context
 from gateway.graphql.inputs import MemberRefInput, member_ref
 from gateway.graphql.mutations import (
@@ -43,6 +44,9 @@ from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.plugin_api import ActivityDetails, ActivityKind, MoneyInput
 from gateway.plugins import PluginRegistry
 from gateway.settings import Settings
+
+GatewayMutation: type = merge_types("Mutation", (Mutation, AdminMutation))
+"""The gateway's own mutations: the core ones and the group admins'; plugins' activity mutations join at start-up."""
 
 
 def _camel(code: str) -> str:
@@ -99,7 +103,7 @@ def _type_names(types: tuple[type, ...]) -> frozenset[str]:
 
 @functools.cache
 def _gateway_type_names() -> frozenset[str]:
-    return frozenset(strawberry.Schema(query=Query, mutation=Mutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
+    return frozenset(strawberry.Schema(query=Query, mutation=GatewayMutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
 
 
 def check_clashes(registry: PluginRegistry) -> None:
@@ -123,7 +127,7 @@ def check_clashes(registry: PluginRegistry) -> None:
                 raise PluginLoadError(f"GraphQL type {name!r} is contributed by both {owners[name]!r} and {plugin!r}")
             owners[name] = plugin
     fields: dict[str, str] = {}
-    core_fields = {field.name for field in Mutation.__strawberry_definition__.fields}
+    core_fields = {field.name for field in GatewayMutation.__strawberry_definition__.fields}  # type: ignore[attr-defined]
     for (format_code, name), kind in sorted(registry.activity_kinds.items()):
         plugin = registry.owner[("activity kind", format_code, name)]
         field_name = activity_field_name(kind)
@@ -169,10 +173,10 @@ def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Sch
     """Compose the schema from the gateway's types and the registry's contributions."""
     check_clashes(registry)
     kinds = sorted(registry.activity_kinds.values(), key=lambda kind: (kind.format, kind.name))
-    mutation: type = Mutation
+    mutation: type = GatewayMutation
     if kinds:
         activity = create_type("ActivityMutation", [_activity_mutation(kind) for kind in kinds])
-        mutation = merge_types("Mutation", (Mutation, activity))
+        mutation = merge_types("Mutation", (GatewayMutation, activity))
     return AtriumSchema(
         query=Query,
         mutation=mutation,

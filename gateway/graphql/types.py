@@ -20,11 +20,17 @@ from gateway.graphql.enums import (
     MemberStatusEnum,
     PostingKindEnum,
 )
+from gateway.graphql.points import (
+    ExpiringPoints,
+    PointsLot,
+    member_expiring_points,
+    member_lots,
+)
 from gateway.ledger.history import MAX_PAGE, history_page
 from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
 from gateway.members import IdentityRow, MemberRow
 from gateway.money import Money
-from gateway.persistence.models import lot_table, posting_table
+from gateway.persistence.models import posting_table
 from gateway.plugin_api import Activity, ActivityDetails, RedemptionType, TierInfo
 from gateway.plugin_api import Benefit as BenefitItem
 from gateway.plugin_api import BusinessFormat as FormatItem
@@ -154,7 +160,9 @@ class Posting(relay.Node):
     posting_id: relay.NodeID[int]
     kind: PostingKindEnum
     format: str
-    points: int = strawberry.field(description="Change of the available balance: positive earned, negative spent.")
+    points: int = strawberry.field(
+        description="Points the posting gave (positive, pending ones included) or took (negative); balanceAfter is what is spendable after it."
+    )
     growth: int
     balance_after: int
     reason: str
@@ -241,16 +249,6 @@ class Posting(relay.Node):
         ]
 
 
-@strawberry.type(description="An open lot: points from one earn, who issued them and when they expire.")
-class PointsLot:
-    format: str
-    points: int
-    remaining: int
-    earned_at: datetime
-    available_at: datetime
-    expires_at: datetime
-
-
 @strawberry.type(description="A way the member is recognised.")
 class Identity:
     kind: IdentityKindEnum
@@ -321,7 +319,11 @@ class Member(relay.Node):
 
     @strawberry.field(description="Points available to spend now.")
     def points_balance(self) -> int:
-        return self.row.points_balance
+        return self.row.available_points
+
+    @strawberry.field(description="Points earned but not spendable yet (e.g. within a return window); see `lots`.")
+    def pending_points(self) -> int:
+        return self.row.pending_points
 
     @strawberry.field(description="Qualifying activity that decides the tier (not spendable).")
     def growth_value(self) -> int:
@@ -360,24 +362,11 @@ class Member(relay.Node):
 
     @strawberry.field(description="Lots still holding points, first-expiring first: what will be spent first.")
     async def lots(self, info: Info[Context, None]) -> list[PointsLot]:
-        query = (
-            select(lot_table)
-            .where((lot_table.c.member_id == self.row.id) & (lot_table.c.remaining > 0))
-            .order_by(lot_table.c.expires_at, lot_table.c.id)
-        )
-        async with info.context.core.db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        return [
-            PointsLot(
-                format=row["format"],
-                points=int(row["points"]),
-                remaining=int(row["remaining"]),
-                earned_at=row["earned_at"],
-                available_at=row["available_at"],
-                expires_at=row["expires_at"],
-            )
-            for row in rows
-        ]
+        return await member_lots(info, self.row.id)
+
+    @strawberry.field(description="Points expiring in each of the next `months` months (1 to 60), months with none left out.")
+    async def expiring_points(self, info: Info[Context, None], months: int = 12) -> list[ExpiringPoints]:
+        return await member_expiring_points(info, self.row.id, months)
 
     @strawberry.field(description="Earns and redemptions, newest first.")
     async def history(

@@ -1,19 +1,21 @@
-"""Recording a format's activity: earn rules, tier multiplier, one balanced posting and a lot."""
+"""Recording a format's activity: earn rules, tier multiplier, one balanced posting and its lots."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.earn_points import plan_earn
+from gateway.ledger.failures import failure_stays_failure
+from gateway.ledger.lots import lot_expires_at
+from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -23,16 +25,21 @@ from gateway.ledger.postings import (
     insert_posting,
     lock_member,
     request_hash,
+    require_active,
     result_from_values,
 )
 from gateway.members import MemberRow
-from gateway.money import apply_multiplier
-from gateway.persistence.models import WALLET, issuance_account, lot_table, member_table
+from gateway.persistence.models import (
+    PENDING,
+    WALLET,
+    issuance_account,
+    lot_table,
+    member_table,
+)
 from gateway.plugin_api import (
     Activity,
     ActivityDraft,
     ActivityKind,
-    EarnLine,
     MemberContext,
     PostingEvent,
     TierChange,
@@ -92,7 +99,7 @@ def _draft(core: Core, kind: ActivityKind, raw_input: Any, now: datetime) -> Act
         raise AtriumError(
             ErrorCode.UNSUPPORTED_CURRENCY,
             f"The group runs its points in {settings.currency}; got {draft.amount.currency}.",
-            "input.currency",
+            "input",
         )
     if draft.amount.minor <= 0:
         raise AtriumError(ErrorCode.INVALID_AMOUNT, "The amount must be greater than zero.", "input")
@@ -106,40 +113,14 @@ def _draft(core: Core, kind: ActivityKind, raw_input: Any, now: datetime) -> Act
     return draft
 
 
-def _earn_lines(core: Core, activity: Activity, context: MemberContext) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for rule in core.registry.earn_rules.get(activity.format, []):
-        plugin = core.registry.owner[("earn rule", rule.format, rule.code)]
-        try:
-            produced = rule.compute(activity, context)
-        except Exception as exc:
-            raise AtriumError(
-                ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} failed in earn rule {rule.code!r}: {exc!r}."
-            ) from exc
-        items: Iterable[Any] = () if produced is None else [produced] if isinstance(produced, EarnLine) else produced
-        for line in items:
-            valid = (
-                isinstance(line, EarnLine)
-                and type(line.points) is int
-                and type(line.growth) is int
-                and line.points >= 0
-                and line.growth >= 0
-            )
-            if not valid:
-                raise AtriumError(
-                    ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} earn rule {rule.code!r} returned {line!r}."
-                )
-            if line.points or line.growth:
-                lines.append({"rule": f"{rule.format}.{rule.code}", "points": line.points, "growth": line.growth, "reason": line.reason})
-    return lines
-
-
 async def record_activity(core: Core, request: ActivityRequest, *, now: datetime) -> PostingResult:
     """Earn points and growth value for an activity, exactly once per idempotency key.
 
     Points are the earn rules' base points times the member's tier multiplier (rounded down); the
-    wallet is credited from the format's issuance account and a lot remembers the issuing format.
-    A replay returns the original result; any error writes nothing.
+    wallet (or, for points with a waiting period, ``member.pending``) is credited from the format's
+    issuance account and a lot per availability date remembers the issuing format. A replay
+    returns the original result. Bad input writes nothing; a frozen or inactive member's refusal
+    keeps the key failed (:mod:`gateway.ledger.failures`).
     """
     kind = activity_kind(core, request.format, request.kind)
     key = check_idempotency_key(request.idempotency_key)
@@ -155,93 +136,105 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
             "details": draft.details,
         }
     )
-    try:
-        async with core.db.write() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint, request.member)
-            if replay is not None:
-                return replay
-            member = await lock_member(conn, request.member)
-            context = member_context(core, member)
-            activity = Activity(
-                format=kind.format,
-                kind=kind.name,
-                reference=key,
-                amount=draft.amount,
-                occurred_at=(draft.occurred_at or now).astimezone(UTC),
-                store=draft.store,
-                details=dict(draft.details),
-            )
-            lines = _earn_lines(core, activity, context)
-            base = sum(line["points"] for line in lines)
-            growth = sum(line["growth"] for line in lines)
-            tier = context.tier
-            bonus = apply_multiplier(base, tier.multiplier) - base
-            if bonus:
-                lines.append(
-                    {"rule": f"tier.{tier.code}", "points": bonus, "growth": 0, "reason": f"{tier.name} tier ×{tier.multiplier}: +{bonus} pts"}
+    async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
+        try:
+            async with core.db.write() as conn:
+                member = await lock_member(conn, request.member)
+                member = await release_matured(core, conn, member, now=now)
+                replay = await find_replay(conn, scope, key, fingerprint, member.id)
+                if replay is not None:
+                    return replay
+                attempt.member_id = member.id
+                require_active(member)
+                context = member_context(core, member)
+                activity = Activity(
+                    format=kind.format,
+                    kind=kind.name,
+                    reference=key,
+                    amount=draft.amount,
+                    occurred_at=(draft.occurred_at or now).astimezone(UTC),
+                    store=draft.store,
+                    details=dict(draft.details),
                 )
-            points = base + bonus
-            balance_after = member.points_balance + points
-            growth_after = member.growth_value + growth
-            tier_after = core.ladder.after_earning(tier, growth_after)
-            format_name = core.registry.formats[kind.format].name
-            summary = f"{format_name} {kind.name.replace('_', ' ')}: +{points} pts"
-            if lines:
-                summary += " — " + "; ".join(line["reason"] for line in lines)
-            values = {
-                "member_id": member.id,
-                "kind": "earn",
-                "format": kind.format,
-                "idempotency_scope": scope,
-                "idempotency_key": key,
-                "request_hash": fingerprint,
-                "points": points,
-                "growth": growth,
-                "balance_after": balance_after,
-                "tier_before": tier.code,
-                "tier_after": tier_after.code,
-                "reason": summary[:500],
-                "lines": lines,
-                "activity_kind": kind.name,
-                "amount_minor": draft.amount.minor,
-                "currency": draft.amount.currency,
-                "store": draft.store,
-                "details": dict(draft.details),
-                "occurred_at": activity.occurred_at,
-                "created_at": now,
-            }
-            posting_id = await insert_posting(conn, values)
-            await insert_entries(
-                conn, posting_id, [(WALLET, member.id, points), (issuance_account(kind.format), None, -points)]
-            )
-            if points:
+                plan = plan_earn(core, activity, context, now=now)
+                tier = context.tier
+                points, growth = plan.points, plan.growth
+                balance_after = member.points_balance + plan.available
+                growth_after = member.growth_value + growth
+                tier_after = core.ladder.after_earning(tier, growth_after)
+                format_name = core.registry.formats[kind.format].name
+                summary = f"{format_name} {kind.name.replace('_', ' ')}: +{points} pts"
+                if plan.pending:
+                    summary += f" ({plan.pending} pending)"
+                if plan.lines:
+                    summary += " — " + "; ".join(line["reason"] for line in plan.lines)
+                values = {
+                    "member_id": member.id,
+                    "kind": "earn",
+                    "format": kind.format,
+                    "idempotency_scope": scope,
+                    "idempotency_key": key,
+                    "request_hash": fingerprint,
+                    "points": points,
+                    "growth": growth,
+                    "balance_after": balance_after,
+                    "tier_before": tier.code,
+                    "tier_after": tier_after.code,
+                    "reason": summary[:500],
+                    "lines": plan.lines,
+                    "activity_kind": kind.name,
+                    "amount_minor": draft.amount.minor,
+                    "currency": draft.amount.currency,
+                    "store": draft.store,
+                    "details": dict(draft.details),
+                    "occurred_at": activity.occurred_at,
+                    "created_at": now,
+                }
+                posting_id = await insert_posting(conn, values)
+                await insert_entries(
+                    conn,
+                    posting_id,
+                    [
+                        (WALLET, member.id, plan.available),
+                        (PENDING, member.id, plan.pending),
+                        (issuance_account(kind.format), None, -points),
+                    ],
+                )
+                if plan.lots:
+                    expires_at = lot_expires_at(core.settings, activity.occurred_at)
+                    await conn.execute(
+                        insert(lot_table),
+                        [
+                            {
+                                "member_id": member.id,
+                                "posting_id": posting_id,
+                                "format": kind.format,
+                                "points": lot.points,
+                                "remaining": lot.points,
+                                "earned_at": activity.occurred_at,
+                                "available_at": lot.available_at,
+                                "expires_at": expires_at,
+                                "pending": lot.pending,
+                            }
+                            for lot in plan.lots
+                        ],
+                    )
                 await conn.execute(
-                    insert(lot_table).values(
-                        member_id=member.id,
-                        posting_id=posting_id,
-                        format=kind.format,
-                        points=points,
-                        remaining=points,
-                        earned_at=activity.occurred_at,
-                        available_at=min(activity.occurred_at, now),
-                        expires_at=activity.occurred_at + relativedelta(months=core.settings.points_lifetime_months),
+                    update(member_table)
+                    .where(member_table.c.id == member.id)
+                    .values(
+                        points_balance=member_table.c.points_balance + plan.available,
+                        pending_balance=member_table.c.pending_balance + plan.pending,
+                        growth_value=member_table.c.growth_value + growth,
+                        tier_code=tier_after.code,
                     )
                 )
-            await conn.execute(
-                update(member_table)
-                .where(member_table.c.id == member.id)
-                .values(
-                    points_balance=member_table.c.points_balance + points,
-                    growth_value=member_table.c.growth_value + growth,
-                    tier_code=tier_after.code,
-                )
-            )
-    except IntegrityError:
-        async with core.db.read() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint, request.member)
-        if replay is None:
-            raise
-        return replay
+        except IntegrityError:
+            async with core.db.read() as conn:
+                replay = await find_replay(conn, scope, key, fingerprint, request.member)
+            if replay is None:
+                raise
+            return replay
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)

@@ -1,8 +1,9 @@
 """What every posting shares: member references, locking, idempotency and the stored result.
 
 A posting is written in one transaction that first locks the member (``SELECT ... FOR UPDATE`` on
-PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so postings of one member never interleave. Its
-idempotency key is claimed by a unique constraint in the same transaction.
+PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so postings of one member never interleave. Under
+that lock it looks the key up, among postings and remembered failures alike (a key is held by one
+or the other, never both), and claims it by a unique constraint in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import AtriumError, ErrorCode
@@ -22,6 +23,7 @@ from gateway.identity import IdentityKey
 from gateway.members import MemberRow, member_from_row, member_select
 from gateway.persistence.models import (
     entry_table,
+    idempotency_failure_table,
     identity_table,
     member_table,
     posting_table,
@@ -106,33 +108,66 @@ def request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-async def find_replay(
-    conn: AsyncConnection, scope: str, key: str, fingerprint: str, member: MemberRef
-) -> PostingResult | None:
-    """The posting already made with this key, or ``None``; a different payload is an error.
+_FAILURE_COLUMNS = (
+    idempotency_failure_table.c.request_hash.label("failure_hash"),
+    idempotency_failure_table.c.member_id.label("failure_member_id"),
+    idempotency_failure_table.c.code.label("failure_code"),
+    idempotency_failure_table.c.field.label("failure_field"),
+    idempotency_failure_table.c.message.label("failure_message"),
+)
 
-    The member may be named differently on a retry (phone first, member id later): the reference
-    is resolved and compared instead of being part of the fingerprint.
+
+def _key_lookup(scope: str, key: str) -> Select[Any]:
+    """One row for a key: the posting that holds it and the failure that holds it, either NULL.
+
+    Both tables hang off a one-row anchor by outer joins on their unique keys, so a fresh key,
+    the common case, costs one statement rather than one per table.
     """
-    row = (
-        await conn.execute(
-            select(*POSTING_COLUMNS, posting_table.c.request_hash).where(
-                (posting_table.c.idempotency_scope == scope) & (posting_table.c.idempotency_key == key)
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    if row.request_hash != fingerprint or not await _names_member(conn, member, row.member_id):
-        raise AtriumError(
-            ErrorCode.IDEMPOTENCY_KEY_REUSED,
-            f"Idempotency key {key!r} was already used for a different request; use a new key.",
-            "idempotencyKey",
-        )
-    return posting_from_row(row, replayed=True)
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    holds_posting = (posting_table.c.idempotency_scope == scope) & (posting_table.c.idempotency_key == key)
+    holds_failure = (idempotency_failure_table.c.idempotency_scope == scope) & (
+        idempotency_failure_table.c.idempotency_key == key
+    )
+    return select(*POSTING_COLUMNS, posting_table.c.request_hash, *_FAILURE_COLUMNS).select_from(
+        anchor.outerjoin(posting_table, holds_posting).outerjoin(idempotency_failure_table, holds_failure)
+    )
 
 
-async def _names_member(conn: AsyncConnection, ref: MemberRef, member_id: int) -> bool:
+def _key_reused(key: str) -> AtriumError:
+    return AtriumError(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        f"Idempotency key {key!r} was already used for a different request; use a new key.",
+        "idempotencyKey",
+    )
+
+
+async def find_replay(
+    conn: AsyncConnection, scope: str, key: str, fingerprint: str, member: MemberRef | int
+) -> PostingResult | None:
+    """The posting already made with this key, or ``None`` for a fresh key.
+
+    A key that ended in a business failure raises that failure again (same code, field and
+    message), whatever happened since: a failed key stays failed. The same key with a different
+    payload, or for another member, raises ``IDEMPOTENCY_KEY_REUSED``. Pass the member id once the
+    member is locked; a :class:`MemberRef` is resolved instead, since a retry may name the member
+    differently (phone first, member id later).
+    """
+    row = (await conn.execute(_key_lookup(scope, key))).one()
+    if row.id is not None:
+        if row.request_hash != fingerprint or not await _names_member(conn, member, row.member_id):
+            raise _key_reused(key)
+        return posting_from_row(row, replayed=True)
+    if row.failure_code is not None:
+        same_member = row.failure_member_id is None or await _names_member(conn, member, row.failure_member_id)
+        if row.failure_hash != fingerprint or not same_member:
+            raise _key_reused(key)
+        raise AtriumError(ErrorCode(row.failure_code), row.failure_message, row.failure_field)
+    return None
+
+
+async def _names_member(conn: AsyncConnection, ref: MemberRef | int, member_id: int) -> bool:
+    if isinstance(ref, int):
+        return ref == member_id
     if ref.member_id is not None:
         return ref.member_id == member_id
     assert ref.identity is not None
@@ -147,7 +182,11 @@ async def _names_member(conn: AsyncConnection, ref: MemberRef, member_id: int) -
 
 
 async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
-    """Read and lock the member for the rest of the transaction; ``MEMBER_NOT_FOUND`` otherwise."""
+    """Read and lock the member for the rest of the transaction; ``MEMBER_NOT_FOUND`` otherwise.
+
+    Any status is returned: replays are answered whatever the member's status, and admin work
+    (unfreezing, adjusting, expiring) applies to frozen members; see :func:`require_active`.
+    """
     query = member_select()
     if ref.member_id is not None:
         query = query.where(member_table.c.id == ref.member_id)
@@ -164,7 +203,17 @@ async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
     if row is None:
         where = f"id {ref.member_id}" if ref.member_id is not None else ref.identity.describe()  # type: ignore[union-attr]
         raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, f"No member has {where}.", "member")
-    member = member_from_row(row)
+    return member_from_row(row)
+
+
+def require_active(member: MemberRow) -> MemberRow:
+    """``member`` if it may earn and redeem; ``MEMBER_FROZEN`` or ``MEMBER_INACTIVE`` otherwise."""
+    if member.status == "frozen":
+        raise AtriumError(
+            ErrorCode.MEMBER_FROZEN,
+            f"Member {member.id} is frozen: it can neither earn nor redeem until an admin unfreezes it.",
+            "member",
+        )
     if member.status != "active":
         raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
     return member

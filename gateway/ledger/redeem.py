@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.earn import member_context
+from gateway.ledger.failures import failure_stays_failure
+from gateway.ledger.lots import consume_lots, draw_lots
+from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -21,15 +24,10 @@ from gateway.ledger.postings import (
     insert_posting,
     lock_member,
     request_hash,
+    require_active,
     result_from_values,
 )
-from gateway.persistence.models import (
-    WALLET,
-    lot_consumption_table,
-    lot_table,
-    member_table,
-    redemption_account,
-)
+from gateway.persistence.models import WALLET, member_table, redemption_account
 from gateway.plugin_api import (
     Fulfilment,
     PostingEvent,
@@ -79,7 +77,9 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
 
     The wallet is debited by a guarded update inside a transaction that holds the member's lock;
     lots are consumed first-expiring-first and each draw is recorded, so every redeemed point
-    traces to the format that issued it.
+    traces to the format that issued it. Pending points cannot be spent. A refusal for the
+    member's state (too few points, tier too low, rejected by the format, frozen) keeps the key
+    failed: a retry gets the same error even after the member has earned enough.
     """
     reward = find_reward(core, request.format, request.reward)
     key = check_idempotency_key(request.idempotency_key)
@@ -88,118 +88,84 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
         raise AtriumError(ErrorCode.INVALID_QUANTITY, f"Quantity must be between 1 and {limit}.", "quantity")
     cost = reward.points * request.quantity
     scope = f"redeem:{reward.format}"
-    fingerprint = request_hash(
-        {"reward": reward.code, "quantity": request.quantity}
-    )
+    fingerprint = request_hash({"reward": reward.code, "quantity": request.quantity})
     now = now.astimezone(UTC)
-    try:
-        async with core.db.write() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint, request.member)
-            if replay is not None:
-                return replay
-            member = await lock_member(conn, request.member)
-            context = member_context(core, member)
-            if reward.min_tier and not core.ladder.at_least(member.tier_code, reward.min_tier):
-                needed = core.ladder.get(reward.min_tier).name
-                raise AtriumError(ErrorCode.TIER_TOO_LOW, f"{reward.name} needs {needed} tier or above.", "reward")
-            plugin_request = RedemptionRequest(
-                member=context,
-                format=reward.format,
-                reward=reward.code,
-                quantity=request.quantity,
-                points=cost,
-                reference=key,
-                requested_at=now,
-            )
-            _plugin_call(core, reward, "validate", plugin_request)
-            balance_after = await conn.scalar(
-                update(member_table)
-                .where((member_table.c.id == member.id) & (member_table.c.points_balance >= cost))
-                .values(points_balance=member_table.c.points_balance - cost)
-                .returning(member_table.c.points_balance)
-            )
-            if balance_after is None:
-                raise AtriumError(
-                    ErrorCode.INSUFFICIENT_POINTS,
-                    f"{reward.name} ×{request.quantity} costs {cost} pts; the member has {member.points_balance}.",
-                    "quantity",
+    async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
+        try:
+            async with core.db.write() as conn:
+                member = await lock_member(conn, request.member)
+                member = await release_matured(core, conn, member, now=now)
+                replay = await find_replay(conn, scope, key, fingerprint, member.id)
+                if replay is not None:
+                    return replay
+                attempt.member_id = member.id
+                require_active(member)
+                context = member_context(core, member)
+                if reward.min_tier and not core.ladder.at_least(member.tier_code, reward.min_tier):
+                    needed = core.ladder.get(reward.min_tier).name
+                    raise AtriumError(ErrorCode.TIER_TOO_LOW, f"{reward.name} needs {needed} tier or above.", "reward")
+                plugin_request = RedemptionRequest(
+                    member=context,
+                    format=reward.format,
+                    reward=reward.code,
+                    quantity=request.quantity,
+                    points=cost,
+                    reference=key,
+                    requested_at=now,
                 )
-            draws = await _draw_lots(conn, member.id, cost, now)
-            fulfilment = _plugin_call(core, reward, "fulfil", plugin_request)
-            if not isinstance(fulfilment, Fulfilment):
-                raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned {fulfilment!r}.")
-            details = dict(fulfilment.details)
-            json.dumps(details)
-            format_name = core.registry.formats[reward.format].name
-            values = {
-                "member_id": member.id,
-                "kind": "redeem",
-                "format": reward.format,
-                "idempotency_scope": scope,
-                "idempotency_key": key,
-                "request_hash": fingerprint,
-                "points": -cost,
-                "growth": 0,
-                "balance_after": int(balance_after),
-                "tier_before": member.tier_code,
-                "tier_after": member.tier_code,
-                "reason": f"{format_name} reward: {fulfilment.reason} (-{cost} pts)"[:500],
-                "lines": [{"rule": f"{reward.format}.{reward.code}", "points": -cost, "growth": 0, "reason": f"{reward.name} ×{request.quantity} at {reward.points} pts each"}],
-                "reward_code": reward.code,
-                "quantity": request.quantity,
-                "details": details,
-                "occurred_at": now,
-                "created_at": now,
-            }
-            posting_id = await insert_posting(conn, values)
-            await insert_entries(
-                conn, posting_id, [(WALLET, member.id, -cost), (redemption_account(reward.format), None, cost)]
-            )
-            await conn.execute(
-                update(lot_table)
-                .where(lot_table.c.id == bindparam("lot_id"))
-                .values(remaining=lot_table.c.remaining - bindparam("take")),
-                [{"lot_id": lot_id, "take": take} for lot_id, take in draws],
-            )
-            await conn.execute(
-                insert(lot_consumption_table),
-                [{"posting_id": posting_id, "lot_id": lot_id, "points": take} for lot_id, take in draws],
-            )
-    except IntegrityError:
-        async with core.db.read() as conn:
-            replay = await find_replay(conn, scope, key, fingerprint, request.member)
-        if replay is None:
-            raise
-        return replay
+                _plugin_call(core, reward, "validate", plugin_request)
+                balance_after = await conn.scalar(
+                    update(member_table)
+                    .where((member_table.c.id == member.id) & (member_table.c.points_balance >= cost))
+                    .values(points_balance=member_table.c.points_balance - cost)
+                    .returning(member_table.c.points_balance)
+                )
+                if balance_after is None:
+                    raise AtriumError(
+                        ErrorCode.INSUFFICIENT_POINTS,
+                        f"{reward.name} ×{request.quantity} costs {cost} pts; the member has {member.points_balance}.",
+                        "quantity",
+                    )
+                draws = await draw_lots(conn, member.id, cost)
+                fulfilment = _plugin_call(core, reward, "fulfil", plugin_request)
+                if not isinstance(fulfilment, Fulfilment):
+                    raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned {fulfilment!r}.")
+                details = dict(fulfilment.details)
+                json.dumps(details)
+                format_name = core.registry.formats[reward.format].name
+                values = {
+                    "member_id": member.id,
+                    "kind": "redeem",
+                    "format": reward.format,
+                    "idempotency_scope": scope,
+                    "idempotency_key": key,
+                    "request_hash": fingerprint,
+                    "points": -cost,
+                    "growth": 0,
+                    "balance_after": int(balance_after),
+                    "tier_before": member.tier_code,
+                    "tier_after": member.tier_code,
+                    "reason": f"{format_name} reward: {fulfilment.reason} (-{cost} pts)"[:500],
+                    "lines": [{"rule": f"{reward.format}.{reward.code}", "points": -cost, "growth": 0, "reason": f"{reward.name} ×{request.quantity} at {reward.points} pts each"}],
+                    "reward_code": reward.code,
+                    "quantity": request.quantity,
+                    "details": details,
+                    "occurred_at": now,
+                    "created_at": now,
+                }
+                posting_id = await insert_posting(conn, values)
+                await insert_entries(
+                    conn, posting_id, [(WALLET, member.id, -cost), (redemption_account(reward.format), None, cost)]
+                )
+                await consume_lots(conn, posting_id, draws)
+        except IntegrityError:
+            async with core.db.read() as conn:
+                replay = await find_replay(conn, scope, key, fingerprint, request.member)
+            if replay is None:
+                raise
+            return replay
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "redeem", reward.format, -cost, 0, int(balance_after), result.reason)
     )
     return result
-
-
-async def _draw_lots(conn, member_id: int, cost: int, now: datetime) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
-    """Which lots pay ``cost``, first-expiring-first, among lots whose points are available now.
-
-    Lots past their expiry date still count until the expiry job posts them away (issue 3).
-    """
-    query = (
-        select(lot_table.c.id, lot_table.c.remaining)
-        .where(
-            (lot_table.c.member_id == member_id)
-            & (lot_table.c.remaining > 0)
-            & (lot_table.c.available_at <= now)
-        )
-        .order_by(lot_table.c.expires_at, lot_table.c.id)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    draws: list[tuple[int, int]] = []
-    left = cost
-    for lot_id, remaining in (await conn.execute(query)).all():
-        take = min(int(remaining), left)
-        draws.append((lot_id, take))
-        left -= take
-        if left == 0:
-            return draws
-    raise RuntimeError(f"ledger inconsistency: member {member_id}'s lots hold less than the stored balance")

@@ -1,10 +1,11 @@
 """Tables of the gateway, declared with SQLModel; queries on hot paths use their Core tables.
 
 Ledger conventions: an :class:`Entry` amount is positive when it credits the account. A member's
-wallet is the account ``member.wallet`` with ``member_id`` set; each format has
+wallet is the account ``member.wallet`` with ``member_id`` set, and points earned but not yet
+available (a return window) sit in ``member.pending``, also with ``member_id``; each format has
 ``format.<code>.issuance`` and ``format.<code>.redemption``; the group has ``group.expiry`` and
-``group.adjustment``. Every posting's entries sum to zero. Rows of ``posting``, ``entry`` and
-``lot_consumption`` are never updated or deleted.
+``group.adjustment``. Every posting's entries sum to zero. Rows of ``posting``, ``entry``,
+``lot_consumption``, ``idempotency_failure`` and ``audit_log`` are never updated or deleted.
 """
 
 from __future__ import annotations
@@ -16,19 +17,32 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Index,
+    Integer,
     Numeric,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 WALLET = "member.wallet"
+PENDING = "member.pending"
 EXPIRY = "group.expiry"
 ADJUSTMENT = "group.adjustment"
+
+GROUP_FORMAT = "group"
+"""The ``format`` of lots and postings that no business format issued: admin credits, expiry runs.
+
+Settlement between business units treats ``group`` as the group's own issuer: points it issued
+and a format redeemed are owed by the group, not by another format.
+"""
 
 
 def issuance_account(format_code: str) -> str:
@@ -78,7 +92,12 @@ class Tier(SQLModel, table=True):
 
 
 class Member(SQLModel, table=True):
-    """One person across every format. ``points_balance`` caches the wallet's available points."""
+    """One person across every format.
+
+    ``points_balance`` caches the ``member.wallet`` account (points available to spend) and
+    ``pending_balance`` the ``member.pending`` account (earned, not yet available). ``status`` is
+    ``active`` or ``frozen`` (neither earns nor redeems).
+    """
 
     __tablename__ = "member"
 
@@ -87,6 +106,9 @@ class Member(SQLModel, table=True):
     tier_code: str = Field(foreign_key="tier.code", max_length=32)
     growth_value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     points_balance: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    pending_balance: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
+    )
     enrolled_format: str | None = Field(default=None, max_length=32)
     enrolled_at: datetime = _ts(nullable=False)
 
@@ -106,10 +128,12 @@ class Identity(SQLModel, table=True):
 
 
 class Posting(SQLModel, table=True):
-    """One balanced ledger transaction (an earn or a redemption) and the result it returned.
+    """One balanced ledger transaction and the result it returned.
 
-    ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting and returns
-    it; ``request_hash`` tells a true replay from a reused key with another payload.
+    ``kind`` is ``earn``, ``redeem``, ``adjust``, ``release`` (pending points became available) or
+    ``expire``. ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting
+    and returns it; ``request_hash`` tells a true replay from a reused key with another payload.
+    ``reverses_posting_id`` names the posting a reversal or cancellation compensates.
     """
 
     __tablename__ = "posting"
@@ -139,6 +163,10 @@ class Posting(SQLModel, table=True):
     currency: str | None = Field(default=None, max_length=3)
     store: str | None = Field(default=None, max_length=64)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reverses_posting_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("posting.id", name="fk_posting_reverses_posting_id"), index=True),
+    )
     occurred_at: datetime = _ts(nullable=False)
     created_at: datetime = _ts(nullable=False)
 
@@ -157,10 +185,30 @@ class Entry(SQLModel, table=True):
 
 
 class Lot(SQLModel, table=True):
-    """Points from one earn: who issued them, when they expire, and how many are left."""
+    """Points from one earn: who issued them, when they expire, and how many are left.
+
+    ``format`` is the issuing format's code, or :data:`GROUP_FORMAT` for admin credits. A
+    ``pending`` lot's points sit in ``member.pending`` until ``available_at``; the first write for
+    the member after that releases them to the wallet and clears the flag.
+    """
 
     __tablename__ = "lot"
-    __table_args__ = (Index("ix_lot_member_open", "member_id", "expires_at", "id"),)
+    __table_args__ = (
+        Index("ix_lot_member_open", "member_id", "expires_at", "id"),
+        Index(
+            "ix_lot_member_pending",
+            "member_id",
+            "available_at",
+            postgresql_where=text("pending"),
+            sqlite_where=text("pending"),
+        ),
+        Index(
+            "ix_lot_open_expiry",
+            "expires_at",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id")
@@ -171,10 +219,14 @@ class Lot(SQLModel, table=True):
     earned_at: datetime = _ts(nullable=False)
     available_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
+    pending: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False, server_default=false()))
 
 
 class LotConsumption(SQLModel, table=True):
-    """How many points a redemption drew from one lot: redeemed points trace to their issuer."""
+    """How many points a posting drew from one lot (a redemption, a debit, an expiry run).
+
+    Every point that leaves a lot is traced here to the format that issued it.
+    """
 
     __tablename__ = "lot_consumption"
 
@@ -184,6 +236,44 @@ class LotConsumption(SQLModel, table=True):
     points: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class IdempotencyFailure(SQLModel, table=True):
+    """A request refused for a business reason after its key was accepted: the key stays failed.
+
+    A retry with the same key and payload gets the same error again (TigerBeetle, Stripe), even
+    once the member could now afford it. A key is held by a posting or a failure, never both.
+    """
+
+    __tablename__ = "idempotency_failure"
+    __table_args__ = (
+        UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_idempotency_failure_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_scope: str = Field(max_length=64)
+    idempotency_key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    code: str = Field(max_length=32)
+    field: str | None = Field(default=None, max_length=128)
+    message: str = Field(max_length=1000)
+    created_at: datetime = _ts(nullable=False)
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what to a member and why: freezes, adjustments. Written in the change's transaction."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_member_id_id", "member_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=64)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _ts(nullable=False)
+
+
 tier_table = Tier.__table__
 member_table = Member.__table__
 identity_table = Identity.__table__
@@ -191,3 +281,5 @@ posting_table = Posting.__table__
 entry_table = Entry.__table__
 lot_table = Lot.__table__
 lot_consumption_table = LotConsumption.__table__
+idempotency_failure_table = IdempotencyFailure.__table__
+audit_log_table = AuditLog.__table__
