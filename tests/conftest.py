@@ -34,6 +34,7 @@ from gateway.settings import Settings
 POSTGRES_URL_ENV = "ATRIUM_TEST_POSTGRES_URL"
 
 MUTABLE_TABLES = (
+    "hold",
     "audit_log",
     "idempotency_failure",
     "lot_consumption",

@@ -22,6 +22,7 @@ from gateway.ledger.postings import MemberRef, PostingResult
 from gateway.persistence.models import (
     audit_log_table,
     entry_table,
+    hold_table,
     idempotency_failure_table,
     identity_table,
     lot_consumption_table,
@@ -43,6 +44,7 @@ TABLES = {
     "lot_consumption": lot_consumption_table,
     "idempotency_failure": idempotency_failure_table,
     "audit_log": audit_log_table,
+    "hold": hold_table,
 }
 
 

@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel
 
 WALLET = "member.wallet"
 PENDING = "member.pending"
+HELD = "member.held"
 EXPIRY = "group.expiry"
 ADJUSTMENT = "group.adjustment"
 
@@ -109,8 +110,13 @@ class Member(SQLModel, table=True):
     pending_balance: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
     )
+    held_balance: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
+    )
     enrolled_format: str | None = Field(default=None, max_length=32)
     enrolled_at: datetime = _ts(nullable=False)
+    merged_into_id: int | None = Field(default=None, foreign_key="member.id")
+    erased_at: datetime | None = _ts(nullable=True)
 
 
 class Identity(SQLModel, table=True):
@@ -274,6 +280,35 @@ class AuditLog(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
 
 
+class Hold(SQLModel, table=True):
+    """Points reserved at a till: ``member.wallet`` to ``member.held`` until captured or voided.
+
+    ``status`` is ``held``, ``captured`` or ``voided``; an uncaptured hold voids itself once
+    ``expires_at`` has passed. ``hold_posting_id`` reserved the points; ``settle_posting_id``
+    captured or voided them.
+    """
+
+    __tablename__ = "hold"
+    __table_args__ = (
+        UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_hold_idempotency"),
+        Index("ix_hold_member_status", "member_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id")
+    format: str = Field(max_length=32)
+    points: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default="held", max_length=16)
+    idempotency_scope: str = Field(max_length=64)
+    idempotency_key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    hold_posting_id: int = Field(foreign_key="posting.id")
+    settle_posting_id: int | None = Field(default=None, foreign_key="posting.id")
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    settled_at: datetime | None = _ts(nullable=True)
+
+
 tier_table = Tier.__table__
 member_table = Member.__table__
 identity_table = Identity.__table__
@@ -283,3 +318,4 @@ lot_table = Lot.__table__
 lot_consumption_table = LotConsumption.__table__
 idempotency_failure_table = IdempotencyFailure.__table__
 audit_log_table = AuditLog.__table__
+hold_table = Hold.__table__
