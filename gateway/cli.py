@@ -129,21 +129,29 @@ def ledger_expire(
         typer.Option(help="Expire as of this ISO 8601 time (default: now); without an offset, in the group's time zone."),
     ] = None,
 ) -> None:
-    """Expire every lot past its expiry date and print what was expired. Safe to rerun, or to run twice at once."""
+    """Void holds past their time, expire every lot past its expiry date, and print what was done. Safe to rerun, or to run twice at once."""
     from gateway.core import build_host, open_core
     from gateway.ledger.expiry import ExpiryReport, expire_points
+    from gateway.ledger.holds import HoldSweep, sweep_holds
 
     settings = Settings()
     as_of = _as_of(now, settings)
 
-    async def run() -> ExpiryReport:
+    async def run() -> tuple[HoldSweep, ExpiryReport]:
         core = await open_core(settings, build_host(settings))
         try:
-            return await expire_points(core, now=as_of)
+            sweep = await sweep_holds(core, now=as_of)
+            return sweep, await expire_points(core, now=as_of)
         finally:
             await core.close()
 
-    report = asyncio.run(run())
+    sweep, report = asyncio.run(run())
+    for voided in sweep.voided:
+        hold = voided.hold
+        typer.echo(f"member {hold.member_id}: {hold.format} hold {hold.idempotency_key!r} of {hold.points} pts lapsed and was voided, posting {voided.posting.id}")
+    if sweep.voided:
+        count = len(sweep.voided)
+        typer.echo(f"Voided {count} lapsed hold{'' if count == 1 else 's'} of {sweep.points} pts.")
     for member in report.members:
         pending = f" ({member.pending_points} of them pending)" if member.pending_points else ""
         lots = "lot" if member.lots == 1 else "lots"

@@ -101,7 +101,7 @@ def atrium_register_graphql_types(register: Callable[[type], None]) -> None:
 
 @hookspec
 def atrium_posting_committed(event: PostingEvent) -> None:
-    """Be told of a committed earn or redemption (to notify a till, a CRM, a message bus).
+    """Be told of a committed earn, redemption, refund or cancellation (to notify a till, a CRM, a message bus).
 
     Called after the commit; the posting stands whatever the hook does. An exception is logged
     with the plugin's name and swallowed.

@@ -129,24 +129,48 @@ async def enrol(
         raise _taken(identity) from None
 
 
-async def link_identity(db: Database, *, member_id: int, identity: IdentityKey, now: datetime) -> None:
-    """Attach another identity to a member; linking one it already has is a no-op.
+async def link_identity(db: Database, *, member_id: int, identity: IdentityKey, now: datetime) -> int:
+    """Attach another identity to a member; linking one it already has is a no-op. Returns the member id.
 
-    :raises AtriumError: ``MEMBER_NOT_FOUND``, or ``IDENTITY_TAKEN`` when another member has it.
+    A merged-away member's id links to its survivor. The member is locked, so an erasure cannot
+    slip in between and leave personal data on an erased member.
+
+    :raises AtriumError: ``MEMBER_NOT_FOUND``, ``MEMBER_ERASED``, or ``IDENTITY_TAKEN`` when another
+        member has it.
     """
     try:
         async with db.write() as conn:
-            exists = await conn.scalar(select(member_table.c.id).where(member_table.c.id == member_id))
-            if exists is None:
-                raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, f"There is no member {member_id}.", "member")
+            member_id = await _lock_for_identity(conn, member_id)
             owner = await find_member_id(conn, identity)
             if owner == member_id:
-                return
+                return member_id
             if owner is not None:
                 raise _taken(identity)
             await conn.execute(insert(identity_table).values(member_id=member_id, created_at=now, **_columns(identity)))
+            return member_id
     except IntegrityError:
         raise _taken(identity) from None
+
+
+async def _lock_for_identity(conn: AsyncConnection, member_id: int) -> int:
+    """Lock ``member_id`` (or the member it was merged into); refuse an unknown or erased member."""
+    for _ in range(8):
+        query = select(member_table.c.id, member_table.c.status, member_table.c.merged_into_id).where(
+            member_table.c.id == member_id
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await conn.execute(query)).first()
+        if row is None:
+            raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, f"There is no member {member_id}.", "member")
+        if row.merged_into_id is None:
+            break
+        member_id = int(row.merged_into_id)
+    else:
+        raise RuntimeError(f"member {member_id}'s merge chain does not end")
+    if row.status == "erased":
+        raise AtriumError(ErrorCode.MEMBER_ERASED, f"Member {member_id} was erased: it takes no new identities.", "member")
+    return member_id
 
 
 def _columns(identity: IdentityKey) -> dict[str, str]:

@@ -11,7 +11,13 @@ from sqlalchemy import Label, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.identity import IdentityKind
-from gateway.persistence.models import identity_table, lot_table, member_table
+from gateway.persistence.models import (
+    hold_table,
+    identity_table,
+    lot_consumption_table,
+    lot_table,
+    member_table,
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,11 @@ class MemberRow:
     ``points_balance`` and ``pending_balance`` are the stored caches of the wallet and pending
     accounts. ``pending_matured`` is only filled by reads (:func:`get_members`): pending points whose
     date has come but that no write has released yet, so a read can show the truth without writing.
+
+    ``held_balance`` caches ``member.held`` (points reserved by tills' holds). Reads also fill
+    ``held_lapsed`` (held points of holds past their time that no write has voided yet) and
+    ``held_lapsed_returnable`` (the part of those whose lots have not expired: what the void will
+    put back in the wallet; the rest goes to expiry). See ``gateway.ledger.holds``.
     """
 
     id: int
@@ -32,16 +43,25 @@ class MemberRow:
     enrolled_at: datetime
     pending_balance: int = 0
     pending_matured: int = 0
+    held_balance: int = 0
+    held_lapsed: int = 0
+    held_lapsed_returnable: int = 0
 
     @property
     def available_points(self) -> int:
-        """Points the member can spend now: the wallet plus matured, not yet released, pending points."""
-        return self.points_balance + self.pending_matured
+        """Points the member can spend now: the wallet plus matured, not yet released, pending points,
+        plus the points of lapsed, not yet voided, holds that go back to the wallet."""
+        return self.points_balance + self.pending_matured + self.held_lapsed_returnable
 
     @property
     def pending_points(self) -> int:
         """Points earned but not yet available (their date has not come)."""
         return self.pending_balance - self.pending_matured
+
+    @property
+    def held_points(self) -> int:
+        """Points reserved by holds that can still be captured."""
+        return self.held_balance - self.held_lapsed
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ _MEMBER_COLUMNS = (
     member_table.c.enrolled_format,
     member_table.c.enrolled_at,
     member_table.c.pending_balance,
+    member_table.c.held_balance,
 )
 
 
@@ -80,6 +101,9 @@ def member_from_row(row: object) -> MemberRow:
         enrolled_at=mapping["enrolled_at"],
         pending_balance=int(mapping["pending_balance"]),
         pending_matured=int(mapping.get("pending_matured") or 0),
+        held_balance=int(mapping["held_balance"]),
+        held_lapsed=int(mapping.get("held_lapsed") or 0),
+        held_lapsed_returnable=int(mapping.get("held_lapsed_returnable") or 0),
     )
 
 
@@ -103,15 +127,51 @@ def _matured_pending(now: datetime) -> Label[Any]:
     )
 
 
+def _lapsed_holds(now: datetime) -> tuple[Label[Any], Label[Any]]:
+    """Per member row: points of holds past their time still ``held``, and how many of them
+    come from lots not expired at ``now`` (what voiding them returns to the wallet). Correlated
+    subqueries that cost nothing for a member without holds."""
+    lapsed = (hold_table.c.member_id == member_table.c.id) & (hold_table.c.status == "held") & (
+        hold_table.c.expires_at <= now
+    )
+    held = (
+        select(func.coalesce(func.sum(hold_table.c.points), 0))
+        .where(lapsed)
+        .correlate(member_table)
+        .scalar_subquery()
+        .label("held_lapsed")
+    )
+    returnable = (
+        select(func.coalesce(func.sum(lot_consumption_table.c.points), 0))
+        .select_from(
+            hold_table.join(lot_consumption_table, lot_consumption_table.c.posting_id == hold_table.c.hold_posting_id).join(
+                lot_table, lot_table.c.id == lot_consumption_table.c.lot_id
+            )
+        )
+        .where(lapsed & (lot_table.c.expires_at > now))
+        .correlate(member_table)
+        .scalar_subquery()
+        .label("held_lapsed_returnable")
+    )
+    return held, returnable
+
+
 async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: datetime) -> list[MemberRow | None]:
     """Members by id in one query, in the order asked, ``None`` for unknown ids.
 
-    The same statement sums each member's matured pending points as of ``now``, so balances read
-    true before any write has released them.
+    The same statement sums each member's matured pending points and lapsed holds as of ``now``,
+    so balances read true before any write has released or voided them. The id of a member
+    merged into another resolves to the survivor, in the same statement (``gateway.merge``).
     """
-    query = member_select().add_columns(_matured_pending(now)).where(member_table.c.id.in_(set(member_ids)))
+    asked = member_table.alias("asked")
+    query = (
+        member_select()
+        .add_columns(asked.c.id.label("asked_id"), _matured_pending(now), *_lapsed_holds(now))
+        .select_from(asked.join(member_table, member_table.c.id == func.coalesce(asked.c.merged_into_id, asked.c.id)))
+        .where(asked.c.id.in_(set(member_ids)))
+    )
     rows = (await conn.execute(query)).all()
-    by_id = {row.id: member_from_row(row) for row in rows}
+    by_id = {row.asked_id: member_from_row(row) for row in rows}
     return [by_id.get(member_id) for member_id in member_ids]
 
 

@@ -318,7 +318,7 @@ class PostingEvent:
 
     posting_id: int
     member_id: int
-    kind: Literal["earn", "redeem"]
+    kind: Literal["earn", "redeem", "reverse", "cancel"]
     format: str
     points: int
     growth: int

@@ -6,14 +6,30 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "atrium-development-secret-change-me-in-production"
 
 
+class PointsOffsetOverride(BaseModel):
+    """One format's exception to the group's points-plus-cash policy; a field left out keeps the group's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    points_value_minor: int | None = Field(default=None, ge=1, description="Minor units one point pays in this format.")
+    cap_percent: int | None = Field(default=None, ge=0, le=100, description="Largest share of a bill points may pay here.")
+
+
 class Settings(BaseSettings):
-    """Everything an operator can set; defaults give the embedded, single-process demo."""
+    """Everything an operator can set; defaults give the embedded, single-process demo.
+
+    ``refund_policy`` decides what a refund does when the refunded activity's points were already
+    spent. The default, ``claw_back_available``, takes back only what the member still has and
+    records the rest on the refund posting as ``unrecovered``: a balance never goes negative.
+    ``allow_negative`` takes back everything and leaves the member owing the rest (a negative
+    balance, repaid from the next points credited).
+    """
 
     model_config = SettingsConfigDict(env_prefix="ATRIUM_", env_file=".env", extra="ignore")
 
@@ -51,8 +67,32 @@ class Settings(BaseSettings):
     )
     points_expiry_n: int = Field(default=24, ge=0, le=1200, description="The N of points_expiry_policy.")
     max_adjustment_points: int = Field(default=10_000_000, ge=1, description="Largest admin credit or debit at once.")
+    refund_policy: Literal["claw_back_available", "allow_negative"] = Field(
+        default="claw_back_available",
+        description=(
+            "When a refunded activity's points were already spent: claw_back_available (default) takes back only "
+            "what the member still has and records the rest as unrecovered; allow_negative takes back everything, "
+            "letting the balance go negative until new points repay it."
+        ),
+    )
     max_activity_amount_minor: int = 100_000_000_00  # ¥100,000,000.00: far above any real bill
     max_redemption_quantity: int = 100
+    hold_ttl_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How long a till's hold of points lasts, unless it asks otherwise; it then voids itself."
+    )
+    points_value_minor: int = Field(
+        default=1, ge=1, description="Minor units of the group's currency one point pays on a bill (1 fen: 100 pts = CN¥1.00)."
+    )
+    points_offset_cap_percent: int = Field(
+        default=50, ge=0, le=100, description="Largest share of a bill, in percent, that points may pay (points plus cash)."
+    )
+    points_offset_overrides: dict[str, PointsOffsetOverride] = Field(
+        default_factory=dict,
+        description=(
+            'Per-format exceptions to the two above, by format code, e.g. ATRIUM_POINTS_OFFSET_OVERRIDES='
+            '\'{"dining": {"points_value_minor": 2, "cap_percent": 30}}\'.'
+        ),
+    )
 
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15

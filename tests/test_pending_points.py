@@ -15,7 +15,12 @@ from gateway.ledger.postings import MemberRef, PostingResult
 from gateway.ledger.redeem import RedeemRequest, redeem
 from gateway.ledger.verify import verify_ledger
 from gateway.members import get_members
-from gateway.persistence.models import entry_table, lot_table, member_table, posting_table
+from gateway.persistence.models import (
+    entry_table,
+    lot_table,
+    member_table,
+    posting_table,
+)
 from tests.helpers import earn, enrol_phone, retail_purchase, snapshot
 from tests.pending_plugin import BoutiquePlugin, BoutiqueSaleInput
 

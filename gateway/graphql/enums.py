@@ -19,14 +19,24 @@ class MemberStatusEnum(Enum):
 
     ACTIVE = "active"
     FROZEN = "frozen"
+    MERGED = "merged"
+    ERASED = "erased"
 
 
 @strawberry.enum(name="PostingKind")
 class PostingKindEnum(Enum):
-    """What a posting did: earned, redeemed, adjusted by an admin, released pending points, expired points."""
+    """What a posting did: earned, redeemed, adjusted by an admin, released pending points, expired points,
+    refunded an activity (reverse), cancelled a redemption ..."""
 
     EARN = "earn"
     REDEEM = "redeem"
     ADJUST = "adjust"
     RELEASE = "release"
     EXPIRE = "expire"
+    HOLD = "hold"
+    CAPTURE = "capture"
+    VOID = "void"
+    OFFSET = "offset"
+    REVERSE = "reverse"
+    CANCEL = "cancel"
+    MERGE = "merge"

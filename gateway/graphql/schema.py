@@ -32,7 +32,9 @@ from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
 from gateway.graphql.admin_mutations import AdminMutation
 from gateway.graphql.context import Context
+from gateway.graphql.hold_mutations import HoldMutation, PointsOffsetQuery
 from gateway.graphql.inputs import MemberRefInput, member_ref
+from gateway.graphql.member_admin_mutations import MemberAdminMutation
 from gateway.graphql.mutations import (
     Mutation,
     RecordActivityPayload,
@@ -40,13 +42,19 @@ from gateway.graphql.mutations import (
     posting_payload,
 )
 from gateway.graphql.queries import Query
+from gateway.graphql.reversal_mutations import ReversalMutation
 from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.plugin_api import ActivityDetails, ActivityKind, MoneyInput
 from gateway.plugins import PluginRegistry
 from gateway.settings import Settings
 
-GatewayMutation: type = merge_types("Mutation", (Mutation, AdminMutation))
+GatewayMutation: type = merge_types(
+    "Mutation", (Mutation, AdminMutation, MemberAdminMutation, ReversalMutation, HoldMutation)
+)
 """The gateway's own mutations: the core ones and the group admins'; plugins' activity mutations join at start-up."""
+
+GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery))
+"""The gateway's own query fields: the core ones and the tills' points-plus-cash quote."""
 
 
 def _camel(code: str) -> str:
@@ -103,7 +111,7 @@ def _type_names(types: tuple[type, ...]) -> frozenset[str]:
 
 @functools.cache
 def _gateway_type_names() -> frozenset[str]:
-    return frozenset(strawberry.Schema(query=Query, mutation=GatewayMutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
+    return frozenset(strawberry.Schema(query=GatewayQuery, mutation=GatewayMutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
 
 
 def check_clashes(registry: PluginRegistry) -> None:
@@ -178,7 +186,7 @@ def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Sch
         activity = create_type("ActivityMutation", [_activity_mutation(kind) for kind in kinds])
         mutation = merge_types("Mutation", (GatewayMutation, activity))
     return AtriumSchema(
-        query=Query,
+        query=GatewayQuery,
         mutation=mutation,
         types=[
             MoneyInput,

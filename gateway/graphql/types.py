@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
+from sqlalchemy import func, select
 from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
@@ -30,7 +30,7 @@ from gateway.ledger.history import MAX_PAGE, history_page
 from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
 from gateway.members import IdentityRow, MemberRow
 from gateway.money import Money
-from gateway.persistence.models import posting_table
+from gateway.persistence.models import member_table, posting_table
 from gateway.plugin_api import Activity, ActivityDetails, RedemptionType, TierInfo
 from gateway.plugin_api import Benefit as BenefitItem
 from gateway.plugin_api import BusinessFormat as FormatItem
@@ -235,18 +235,22 @@ class Posting(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info[Context, None], node_ids: Iterable[str], required: bool = False
     ) -> list["Posting | None"]:
-        """Postings by global id; a member sees only its own."""
+        """Postings by global id; a member sees only its own, and those of member records merged into it."""
         try:
             principal = info.context.caller()
         except AtriumError as exc:
             raise as_graphql_error(exc) from None
         ids = [int(node_id) for node_id in node_ids]
+        owner = func.coalesce(member_table.c.merged_into_id, member_table.c.id).label("owner_id")
+        query = (
+            select(*POSTING_COLUMNS, owner)
+            .select_from(posting_table.join(member_table, member_table.c.id == posting_table.c.member_id))
+            .where(posting_table.c.id.in_(ids))
+        )
         async with info.context.core.db.read() as conn:
-            rows = (await conn.execute(select(*POSTING_COLUMNS).where(posting_table.c.id.in_(ids)))).all()
-        found = {row.id: cls.from_result(posting_from_row(row)) for row in rows}
-        return [
-            found[i] if i in found and principal.can_see_member(found[i].member_id) else None for i in ids
-        ]
+            rows = (await conn.execute(query)).all()
+        found = {row.id: cls.from_result(posting_from_row(row)) for row in rows if principal.can_see_member(row.owner_id)}
+        return [found.get(i) for i in ids]
 
 
 @strawberry.type(description="A way the member is recognised.")
@@ -324,6 +328,10 @@ class Member(relay.Node):
     @strawberry.field(description="Points earned but not spendable yet (e.g. within a return window); see `lots`.")
     def pending_points(self) -> int:
         return self.row.pending_points
+
+    @strawberry.field(description="Points reserved by tills' holds, not spendable until voided; a lapsed hold no longer counts.")
+    def held_points(self) -> int:
+        return self.row.held_points
 
     @strawberry.field(description="Qualifying activity that decides the tier (not spendable).")
     def growth_value(self) -> int:

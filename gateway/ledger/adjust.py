@@ -19,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from gateway.audit import check_reason, write_audit
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.debt import repay_debt
 from gateway.ledger.failures import failure_stays_failure
+from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import consume_lots, draw_lots, lot_expires_at
-from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -83,16 +84,20 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
         try:
             async with core.db.write() as conn:
                 member = await lock_member(conn, request.member)
-                member = await release_matured(core, conn, member, now=now)
+                member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, ADJUST_SCOPE, key, fingerprint, member.id)
                 if replay is not None:
                     return replay
                 attempt.member_id = member.id
                 if member.status not in ADJUSTABLE_STATUSES:
                     raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
+                # A debit never overdraws; a credit always lands, also on a member in debt (gateway.ledger.debt).
+                guard = member_table.c.id == member.id
+                if points < 0:
+                    guard &= member_table.c.points_balance + points >= 0
                 balance_after = await conn.scalar(
                     update(member_table)
-                    .where((member_table.c.id == member.id) & (member_table.c.points_balance + points >= 0))
+                    .where(guard)
                     .values(points_balance=member_table.c.points_balance + points)
                     .returning(member_table.c.points_balance)
                 )
@@ -138,6 +143,7 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
                             pending=False,
                         )
                     )
+                    await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=points)
                 else:
                     await consume_lots(conn, posting_id, draws)
                 await write_audit(

@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.debt import repay_debt
 from gateway.ledger.earn_points import plan_earn
 from gateway.ledger.failures import failure_stays_failure
+from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import lot_expires_at
-from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -140,7 +141,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
         try:
             async with core.db.write() as conn:
                 member = await lock_member(conn, request.member)
-                member = await release_matured(core, conn, member, now=now)
+                member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
                 if replay is not None:
                     return replay
@@ -219,6 +220,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                             for lot in plan.lots
                         ],
                     )
+                await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=plan.available)
                 await conn.execute(
                     update(member_table)
                     .where(member_table.c.id == member.id)

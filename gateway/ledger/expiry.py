@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core import Core
+from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import consume_lots
-from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     insert_entries,
@@ -102,7 +102,7 @@ async def expire_points(core: Core, *, now: datetime) -> ExpiryReport:
 async def _expire_member(core: Core, member_id: int, *, now: datetime) -> MemberExpiry | None:
     async with core.db.write() as conn:
         member = await lock_member(conn, MemberRef(member_id=member_id))
-        member = await release_matured(core, conn, member, now=now)
+        member = await catch_up(core, conn, member, now=now)
         query = (
             select(lot_table.c.id, lot_table.c.format, lot_table.c.remaining, lot_table.c.pending)
             .where((lot_table.c.member_id == member_id) & (lot_table.c.expires_at <= now) & (lot_table.c.remaining > 0))
@@ -155,7 +155,8 @@ async def _expire_member(core: Core, member_id: int, *, now: datetime) -> Member
             update(member_table)
             .where(
                 (member_table.c.id == member_id)
-                & (member_table.c.points_balance >= available)
+                # A member in debt (gateway.ledger.debt) has a negative wallet and only pending lots.
+                & ((member_table.c.points_balance >= available) | (available == 0))
                 & (member_table.c.pending_balance >= pending)
             )
             .values(

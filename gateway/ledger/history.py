@@ -1,4 +1,9 @@
-"""A member's history, newest first, paged by posting id (keyset: cheap at any depth)."""
+"""A member's history, newest first, paged by posting id (keyset: cheap at any depth).
+
+A member's history includes the postings of every member merged into it: postings are never
+edited, so a merge leaves them on the merged-away member and this query gathers them by
+``member.merged_into_id`` (which a merge keeps pointing at the final survivor).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.ledger.postings import POSTING_COLUMNS, PostingResult, posting_from_row
-from gateway.persistence.models import posting_table
+from gateway.persistence.models import member_table, posting_table
 
 MAX_PAGE = 100
 
@@ -15,7 +20,10 @@ async def history_page(
     conn: AsyncConnection, member_id: int, *, first: int, before_id: int | None = None
 ) -> tuple[list[PostingResult], bool]:
     """Up to ``first`` postings older than ``before_id``, and whether more follow. One query."""
-    query = select(*POSTING_COLUMNS).where(posting_table.c.member_id == member_id)
+    owners = select(member_table.c.id).where(
+        (member_table.c.id == member_id) | (member_table.c.merged_into_id == member_id)
+    )
+    query = select(*POSTING_COLUMNS).where(posting_table.c.member_id.in_(owners))
     if before_id is not None:
         query = query.where(posting_table.c.id < before_id)
     rows = (await conn.execute(query.order_by(posting_table.c.id.desc()).limit(first + 1))).all()

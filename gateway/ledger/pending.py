@@ -2,8 +2,9 @@
 
 An earn rule may make points available later (a retail return window). Those points go to a lot
 flagged ``pending`` and to the member's ``member.pending`` account. Nothing wakes up when their
-date comes: every write transaction for a member (earn, redeem, adjust, expire) calls
-:func:`release_matured` right after locking the member, and one ``release`` posting moves the
+date comes: every write transaction for a member (earn, redeem, adjust, expire, holds) calls
+:func:`release_matured` right after locking the member (through ``gateway.ledger.holds.catch_up``,
+which also voids lapsed holds), and one ``release`` posting moves the
 matured points from ``member.pending`` to ``member.wallet``. Reads never write: they add matured,
 unreleased points to the balance they show (``gateway.members.get_members``).
 
@@ -21,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core import Core
+from gateway.ledger.debt import repay_debt
 from gateway.ledger.postings import insert_entries, insert_posting, request_hash
 from gateway.members import MemberRow
 from gateway.persistence.models import (
@@ -109,4 +111,5 @@ async def release_matured(core: Core, conn: AsyncConnection, member: MemberRow, 
     )
     if moved is None:
         raise RuntimeError(f"ledger inconsistency: member {member.id}'s pending lots hold more than its pending balance")
+    await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=total)
     return replace(member, points_balance=balance_after, pending_balance=member.pending_balance - total)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, literal, select
+from sqlalchemy import Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import AtriumError, ErrorCode
@@ -166,10 +166,12 @@ async def find_replay(
 
 
 async def _names_member(conn: AsyncConnection, ref: MemberRef | int, member_id: int) -> bool:
+    """Whether ``ref`` names ``member_id``, counting a merge: a retry after a merge may name the
+    merged-away id for a posting of the survivor, or the reverse. Costs a query only when the ids differ."""
     if isinstance(ref, int):
-        return ref == member_id
+        return await _same_member(conn, ref, member_id)
     if ref.member_id is not None:
-        return ref.member_id == member_id
+        return await _same_member(conn, ref.member_id, member_id)
     assert ref.identity is not None
     owner = await conn.scalar(
         select(identity_table.c.member_id).where(
@@ -178,7 +180,32 @@ async def _names_member(conn: AsyncConnection, ref: MemberRef | int, member_id: 
             & (identity_table.c.value == ref.identity.value)
         )
     )
-    return owner == member_id
+    return owner is not None and await _same_member(conn, int(owner), member_id)
+
+
+def survivor_of(member_id: int) -> Any:
+    """SQL for the member ``member_id`` lives on as: itself, or the member it was merged into.
+
+    A merge points every member merged into the merged one at the new survivor too, so one hop
+    reaches the end of the chain; :func:`lock_member` still follows a merge that commits while it waits.
+    """
+    asked = member_table.alias("asked")
+    return (
+        select(func.coalesce(asked.c.merged_into_id, asked.c.id)).where(asked.c.id == member_id).scalar_subquery()
+    )
+
+
+async def _same_member(conn: AsyncConnection, one: int, other: int) -> bool:
+    """Whether two member ids are one member now: equal, or one merged into the other, or both into a third."""
+    if one == other:
+        return True
+    lives_on_as = func.coalesce(member_table.c.merged_into_id, member_table.c.id)
+    found = (await conn.execute(select(lives_on_as).where(member_table.c.id.in_((one, other))))).scalars().all()
+    return len(found) == 2 and found[0] == found[1]
+
+
+MAX_MERGE_HOPS = 8
+"""A merge flattens chains, so a lock follows at most one merge that committed while it waited."""
 
 
 async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
@@ -186,10 +213,14 @@ async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
 
     Any status is returned: replays are answered whatever the member's status, and admin work
     (unfreezing, adjusting, expiring) applies to frozen members; see :func:`require_active`.
+
+    A merged-away member is never returned nor written to: its id resolves to the survivor in the
+    same statement, and a merge that commits while this waits for the lock is followed to the
+    survivor, which is then locked too (see ``gateway.merge``).
     """
-    query = member_select()
+    query = member_select().add_columns(member_table.c.merged_into_id)
     if ref.member_id is not None:
-        query = query.where(member_table.c.id == ref.member_id)
+        query = query.where(member_table.c.id == survivor_of(ref.member_id))
     else:
         assert ref.identity is not None
         query = query.join(identity_table, identity_table.c.member_id == member_table.c.id).where(
@@ -203,15 +234,28 @@ async def lock_member(conn: AsyncConnection, ref: MemberRef) -> MemberRow:
     if row is None:
         where = f"id {ref.member_id}" if ref.member_id is not None else ref.identity.describe()  # type: ignore[union-attr]
         raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, f"No member has {where}.", "member")
-    return member_from_row(row)
+    for _ in range(MAX_MERGE_HOPS):
+        if row.merged_into_id is None:
+            return member_from_row(row)
+        follow = member_select().add_columns(member_table.c.merged_into_id).where(member_table.c.id == row.merged_into_id)
+        if conn.dialect.name == "postgresql":
+            follow = follow.with_for_update()
+        row = (await conn.execute(follow)).one()
+    raise RuntimeError(f"member {row.id}'s merge chain is longer than {MAX_MERGE_HOPS}")
 
 
 def require_active(member: MemberRow) -> MemberRow:
-    """``member`` if it may earn and redeem; ``MEMBER_FROZEN`` or ``MEMBER_INACTIVE`` otherwise."""
+    """``member`` if it may earn and redeem; ``MEMBER_FROZEN``, ``MEMBER_ERASED`` or ``MEMBER_INACTIVE`` otherwise."""
     if member.status == "frozen":
         raise AtriumError(
             ErrorCode.MEMBER_FROZEN,
             f"Member {member.id} is frozen: it can neither earn nor redeem until an admin unfreezes it.",
+            "member",
+        )
+    if member.status == "erased":
+        raise AtriumError(
+            ErrorCode.MEMBER_ERASED,
+            f"Member {member.id} was erased on request: it can neither earn nor redeem.",
             "member",
         )
     if member.status != "active":

@@ -13,8 +13,8 @@ from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.earn import member_context
 from gateway.ledger.failures import failure_stays_failure
+from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import consume_lots, draw_lots
-from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -94,7 +94,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
         try:
             async with core.db.write() as conn:
                 member = await lock_member(conn, request.member)
-                member = await release_matured(core, conn, member, now=now)
+                member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
                 if replay is not None:
                     return replay

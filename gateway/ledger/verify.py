@@ -8,12 +8,15 @@ from sqlalchemy import Subquery, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.persistence.models import (
+    HELD,
     PENDING,
     WALLET,
     entry_table,
+    hold_table,
     lot_consumption_table,
     lot_table,
     member_table,
+    posting_table,
 )
 
 
@@ -33,6 +36,10 @@ async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
     Both member accounts are checked: the wallet (``points_balance``, lots not pending) and the
     pending account (``pending_balance``, pending lots). Every lot must hold what it was issued
     minus what postings drew from it, and never less than zero.
+
+    A wallet may be negative only for a member whose balance a refund left negative (under
+    ``refund_policy = "allow_negative"``, :mod:`gateway.ledger.reverse`); lots then hold nothing
+    available, since the debt is in no lot: available lots always hold ``max(balance, 0)``.
     """
     found: list[Discrepancy] = []
     unbalanced = select(entry_table.c.posting_id, func.sum(entry_table.c.amount)).group_by(entry_table.c.posting_id).having(
@@ -72,16 +79,17 @@ async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
         .outerjoin(pending, pending.c.member_id == member_table.c.id)
         .outerjoin(lots, lots.c.member_id == member_table.c.id)
     )
+    indebted = await _members_a_refund_left_negative(conn)
     for member_id, stored, from_entries, in_lots, stored_pending, pending_entries, pending_lots in (
         await conn.execute(balances)
     ).all():
-        if not stored == from_entries == in_lots:
+        if not (stored == from_entries and in_lots == max(stored, 0)):
             found.append(
                 Discrepancy(
                     f"stored balance {stored}, entries say {from_entries}, lots hold {in_lots}", member_id=member_id
                 )
             )
-        if stored < 0:
+        if stored < 0 and member_id not in indebted:
             found.append(Discrepancy(f"negative balance {stored}", member_id=member_id))
         if not stored_pending == pending_entries == pending_lots:
             found.append(
@@ -106,4 +114,112 @@ async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
         found.append(
             Discrepancy(f"lot of {points} pts has {remaining} left but {used} were drawn", member_id=member_id, lot_id=lot_id)
         )
+    found.extend(await _merged_members_hold_nothing(conn))
+    found.extend(await _held_points(conn))
+    return found
+
+
+async def _merged_members_hold_nothing(conn: AsyncConnection) -> list[Discrepancy]:
+    """A merged-away member keeps no points, pending or held points, nor growth value, and points
+    at a survivor that is not itself merged (``gateway.merge`` moves everything and flattens chains)."""
+    survivor = member_table.alias("survivor")
+    merged = member_table.c.merged_into_id.is_not(None)
+    query = (
+        select(
+            member_table.c.id,
+            member_table.c.status,
+            member_table.c.points_balance,
+            member_table.c.pending_balance,
+            member_table.c.held_balance,
+            member_table.c.growth_value,
+            member_table.c.merged_into_id,
+            survivor.c.merged_into_id,
+        )
+        .select_from(member_table.outerjoin(survivor, survivor.c.id == member_table.c.merged_into_id))
+        .where(
+            (merged | (member_table.c.status == "merged"))
+            & (
+                (member_table.c.status != "merged")
+                | ~merged
+                | (member_table.c.points_balance != 0)
+                | (member_table.c.pending_balance != 0)
+                | (member_table.c.held_balance != 0)
+                | (member_table.c.growth_value != 0)
+                | survivor.c.merged_into_id.is_not(None)
+            )
+        )
+    )
+    return [
+        Discrepancy(
+            f"merged member (status {status}, merged into {into}) holds {points} pts, {pending} pending, {held} held, "
+            f"{growth} growth value" + (f"; its survivor was merged into member {onward}" if onward else ""),
+            member_id=member_id,
+        )
+        for member_id, status, points, pending, held, growth, into, onward in (await conn.execute(query)).all()
+    ]
+
+
+async def _members_a_refund_left_negative(conn: AsyncConnection) -> set[int]:
+    """Members (or the survivors they were merged into) with a refund posting that left the balance negative.
+
+    Only ``refund_policy = "allow_negative"`` lets a refund do that, so this is the policy as it
+    stood when the debt was made: a later change of policy does not turn old debts into errors.
+    """
+    owner = func.coalesce(member_table.c.merged_into_id, member_table.c.id)
+    query = (
+        select(owner)
+        .select_from(posting_table.join(member_table, member_table.c.id == posting_table.c.member_id))
+        .where((posting_table.c.kind == "reverse") & (posting_table.c.balance_after < 0))
+        .distinct()
+    )
+    return {int(member_id) for member_id in (await conn.execute(query)).scalars().all()}
+
+
+async def _held_points(conn: AsyncConnection) -> list[Discrepancy]:
+    """Points held at tills (``gateway.ledger.holds``): each member's stored ``held_balance`` equals
+    its ``member.held`` entries and the points of its holds still ``held``, and every hold's posting
+    drew exactly the hold's points from lots."""
+    entries = (
+        select(entry_table.c.member_id, func.sum(entry_table.c.amount).label("total"))
+        .where(entry_table.c.account == HELD)
+        .group_by(entry_table.c.member_id)
+        .subquery()
+    )
+    active = (
+        select(hold_table.c.member_id, func.sum(hold_table.c.points).label("total"))
+        .where(hold_table.c.status == "held")
+        .group_by(hold_table.c.member_id)
+        .subquery()
+    )
+    from_entries, in_holds = func.coalesce(entries.c.total, 0), func.coalesce(active.c.total, 0)
+    balances = (
+        select(member_table.c.id, member_table.c.held_balance, from_entries, in_holds)
+        .select_from(
+            member_table.outerjoin(entries, entries.c.member_id == member_table.c.id).outerjoin(
+                active, active.c.member_id == member_table.c.id
+            )
+        )
+        .where(
+            (member_table.c.held_balance != from_entries)
+            | (member_table.c.held_balance != in_holds)
+            | (member_table.c.held_balance < 0)
+        )
+    )
+    found = [
+        Discrepancy(f"stored held balance {stored}, held entries say {held}, active holds hold {holds}", member_id=member_id)
+        for member_id, stored, held, holds in (await conn.execute(balances)).all()
+    ]
+    drawn = func.coalesce(func.sum(lot_consumption_table.c.points), 0)
+    holds = (
+        select(hold_table.c.id, hold_table.c.member_id, hold_table.c.points, drawn)
+        .select_from(
+            hold_table.outerjoin(lot_consumption_table, lot_consumption_table.c.posting_id == hold_table.c.hold_posting_id)
+        )
+        .group_by(hold_table.c.id, hold_table.c.member_id, hold_table.c.points)
+        .having(drawn != hold_table.c.points)
+    )
+    found += [
+        Discrepancy(f"hold {hold_id} of {points} pts drew {used} pts from lots", member_id=member_id)
+        for hold_id, member_id, points, used in (await conn.execute(holds)).all()
+    ]
     return found

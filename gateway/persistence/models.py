@@ -101,6 +101,14 @@ class Member(SQLModel, table=True):
     """
 
     __tablename__ = "member"
+    __table_args__ = (
+        Index(
+            "ix_member_merged_into_id",
+            "merged_into_id",
+            postgresql_where=text("merged_into_id IS NOT NULL"),
+            sqlite_where=text("merged_into_id IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     status: str = Field(default="active", max_length=16)
@@ -292,6 +300,12 @@ class Hold(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("idempotency_scope", "idempotency_key", name="uq_hold_idempotency"),
         Index("ix_hold_member_status", "member_id", "status"),
+        Index(
+            "ix_hold_lapsing",
+            "expires_at",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
