@@ -47,7 +47,7 @@ from tests.system.servers import (
 )
 from tests.system.traffic import DINING_BILL, dining_input, retail_input
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 BANK_SECONDS = float(os.environ.get("ATRIUM_BANK_SECONDS", "60"))
 SEED = int(os.environ.get("ATRIUM_BANK_SEED", "20261122"))

@@ -47,7 +47,7 @@ from tests.system.servers import (
 )
 from tests.system.traffic import DINING_BILL, dining_input, retail_input
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 LOAD_SECONDS = float(os.environ.get("ATRIUM_CRASH_LOAD_SECONDS", "3"))
 SEED = int(os.environ.get("ATRIUM_CRASH_SEED", "20261123"))
