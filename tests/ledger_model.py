@@ -12,7 +12,9 @@ activity's own lots, then expiry, then the wallet, then by policy.
 Every operation runs "in a transaction": :meth:`LedgerModel.attempt` applies it to the model and
 either keeps the change or, when the operation raises :class:`Refused`, restores the state as it
 was, exactly like the gateway rolls a refused write back (including what the write's catch-up
-step, the release of pending points and the voiding of lapsed holds, had done).
+step, the release of pending points and the voiding of lapsed holds, had done). Keyed writes
+remember what their key got (:meth:`LedgerModel.replay`): sent again, they get the same posting,
+or the same refusal when the gateway keeps the key failed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from dateutil.relativedelta import relativedelta
 
 T = TypeVar("T")
 
-WALLET = "member.wallet"
 EXPIRY = "group.expiry"
 ADJUSTMENT = "group.adjustment"
 
@@ -141,6 +142,8 @@ class State:
     # What each idempotency key ("scope/key") got: an Outcome, or the code of a remembered failure.
     keyed: dict[str, Outcome | str] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # How often the rarer paths ran (debt repaid, a merge carrying holds ...), to report coverage.
+    events: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,6 @@ class LedgerModel:
         self.hold_ttl = hold_ttl
         self.s = State()
         self.armed: tuple[str, frozenset[str]] | None = None
-        self.events: Counter[str] = Counter()
-        """How often the rarer paths ran (debt repaid, merge carrying holds ...), to report coverage."""
         self.issuance = f"format.{format_code}.issuance"
         self.redemption = f"format.{format_code}.redemption"
 
@@ -302,7 +303,7 @@ class LedgerModel:
     def repay_debt(self, member: MMember, balance_before: int, credited: int) -> None:
         if balance_before < 0 and credited > 0:
             self.draw(member, min(-balance_before, credited))
-            self.events["debt repaid"] += 1
+            self.s.events["debt repaid"] += 1
 
     # --- what time alone changes: the catch-up step of every write ---------------------------------
 
@@ -543,7 +544,7 @@ class LedgerModel:
             expired = sum(lot.expired_by_job for lot in own)
             elsewhere = sum(lot.expired_elsewhere for lot in own)
             if elsewhere:
-                self.events["refund meets points a cancel or a hold sent to expiry"] += 1
+                self.s.events["refund meets points a cancel or a hold sent to expiry"] += 1
             if self.refunds_see_every_expiry:
                 expired += elsewhere
             from_expiry = min(left, max(expired - earn.from_expiry, 0))
@@ -687,9 +688,9 @@ class LedgerModel:
                 self.s.phones[phone] = keep.id
         if debt_repaid:
             self.draw(keep, debt_repaid)
-            self.events["debt repaid by a merge"] += 1
+            self.s.events["debt repaid by a merge"] += 1
         if gone.held or gone.pending:
-            self.events["merge moved held or pending points"] += 1
+            self.s.events["merge moved held or pending points"] += 1
         for member in self.s.members.values():
             if member.merged_into == gone.id:
                 member.merged_into = keep.id

@@ -897,7 +897,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for kind, count in getattr(self, "last_kinds", {}).items():
             self.ctx.stats[("posting", kind)] += count
-        for event, count in self.model.events.items():
+        for event, count in self.model.s.events.items():
             self.ctx.stats[("model", event)] += count
 
 
