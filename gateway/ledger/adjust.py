@@ -31,6 +31,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     result_from_values,
 )
@@ -161,10 +162,6 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
                     reason=reason,
                     now=now,
                 )
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, ADJUST_SCOPE, key, fingerprint, request.member)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, ADJUST_SCOPE, key, fingerprint, request.member)
     return result_from_values(posting_id, values)

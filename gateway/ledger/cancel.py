@@ -43,6 +43,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     result_from_values,
 )
@@ -202,12 +203,8 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                         .values(points_balance=member_table.c.points_balance + restored)
                     )
                 await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=restored)
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, scope, key, fingerprint, redemption.member_id)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, redemption.member_id)
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "cancel", request.format, restored, 0, balance_after, result.reason)

@@ -44,6 +44,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     require_active,
     result_from_values,
@@ -245,10 +246,6 @@ async def apply_points_offset(core: Core, request: OffsetRequest, *, now: dateti
                     conn, posting_id, [(WALLET, member.id, -points), (redemption_account(request.format), None, points)]
                 )
                 await consume_lots(conn, posting_id, draws)
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, scope, key, fingerprint, request.member)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
     return result_from_values(posting_id, values)

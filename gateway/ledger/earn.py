@@ -25,6 +25,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     require_active,
     result_from_values,
@@ -231,12 +232,8 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                         tier_code=tier_after.code,
                     )
                 )
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, scope, key, fingerprint, request.member)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)

@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import AtriumError, ErrorCode
 from gateway.identity import IdentityKey
 from gateway.members import MemberRow, member_from_row, member_select
+from gateway.persistence.database import Database
 from gateway.persistence.models import (
     entry_table,
     idempotency_failure_table,
@@ -163,6 +165,21 @@ async def find_replay(
             raise _key_reused(key)
         raise AtriumError(ErrorCode(row.failure_code), row.failure_message, row.failure_field)
     return None
+
+
+async def replay_after_conflict(
+    db: Database, conflict: IntegrityError, scope: str, key: str, fingerprint: str, member: MemberRef | int
+) -> PostingResult:
+    """The posting a concurrent request with the same key committed first; else ``conflict`` again.
+
+    Every keyed write catches the unique-key violation of a racing twin this way, outside its own
+    (rolled back) transaction.
+    """
+    async with db.read() as conn:
+        replay = await find_replay(conn, scope, key, fingerprint, member)
+    if replay is None:
+        raise conflict
+    return replay
 
 
 async def _names_member(conn: AsyncConnection, ref: MemberRef | int, member_id: int) -> bool:

@@ -23,6 +23,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     require_active,
     result_from_values,
@@ -158,12 +159,8 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     conn, posting_id, [(WALLET, member.id, -cost), (redemption_account(reward.format), None, cost)]
                 )
                 await consume_lots(conn, posting_id, draws)
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, scope, key, fingerprint, request.member)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "redeem", reward.format, -cost, 0, int(balance_after), result.reason)

@@ -54,6 +54,7 @@ from gateway.ledger.postings import (
     insert_entries,
     insert_posting,
     lock_member,
+    replay_after_conflict,
     request_hash,
     result_from_values,
 )
@@ -358,12 +359,8 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                 )
                 if moved is None:
                     raise RuntimeError(f"ledger inconsistency: member {member.id}'s balances hold less than its lots")
-        except IntegrityError:
-            async with core.db.read() as conn:
-                replay = await find_replay(conn, scope, key, fingerprint, original.member_id)
-            if replay is None:
-                raise
-            return replay
+        except IntegrityError as conflict:
+            return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, original.member_id)
     result = result_from_values(posting_id, values)
     core.host.notify_posting(
         PostingEvent(posting_id, member.id, "reverse", request.format, result.points, result.growth, balance_after, result.reason)
