@@ -167,21 +167,12 @@ class LedgerModel:
         expiry_n: int,
         zone: tzinfo,
         hold_ttl: timedelta,
-        refunds_see_every_expiry: bool = False,
     ) -> None:
-        """``refunds_see_every_expiry``: a refund counts, as "points of the activity's lots that
-        expired meanwhile" (``gateway.ledger.reverse``, step 2), also the points drawn from those lots
-        that a cancellation or a hold's settlement sent to ``group.expiry`` because the lot had expired
-        by then, not only what the expiry job took. That is what the refund rules say; the gateway
-        counts only the expiry job (see ``KNOWN_BUG_EXPIRED_ELSEWHERE`` in the test), so the state
-        machine runs with ``False`` and a strict xfail test with ``True``.
-        """
         self.tiers = sorted(tiers, key=lambda tier: tier.rank)
         self.by_code = {tier.code: tier for tier in self.tiers}
         self.format = format_code
         self.rewards = rewards
         self.allow_negative = refund_policy == "allow_negative"
-        self.refunds_see_every_expiry = refunds_see_every_expiry
         self.expiry_policy = expiry_policy
         self.expiry_n = expiry_n
         self.zone = zone
@@ -545,8 +536,7 @@ class LedgerModel:
             elsewhere = sum(lot.expired_elsewhere for lot in own)
             if elsewhere:
                 self.s.events["refund meets points a cancel or a hold sent to expiry"] += 1
-            if self.refunds_see_every_expiry:
-                expired += elsewhere
+            expired += elsewhere
             from_expiry = min(left, max(expired - earn.from_expiry, 0))
             left -= from_expiry
         others = max(member.wallet - from_lots, 0)

@@ -451,9 +451,6 @@ class LedgerMachine(RuleBasedStateMachine):
     """
 
     ctx: ClassVar[Context]
-    refunds_see_every_expiry: ClassVar[bool] = False
-    """Whether the model expects the refund rules as documented in the one place the gateway departs
-    from them (``KNOWN_BUG_EXPIRED_ELSEWHERE``); the random runs follow the gateway there."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -468,7 +465,6 @@ class LedgerMachine(RuleBasedStateMachine):
             expiry_n=config.points_expiry_n,
             zone=config.zone,
             hold_ttl=timedelta(minutes=config.hold_ttl_minutes),
-            refunds_see_every_expiry=self.refunds_see_every_expiry,
         )
         self.now = T0
         self.numbers = itertools.count(1)
@@ -913,13 +909,6 @@ REQUIRED = [
 """Outcomes each run must have produced at least once, so a change in generation cannot quietly stop testing them."""
 
 
-KNOWN_BUG_EXPIRED_ELSEWHERE = (
-    "BUG gateway/ledger/reverse.py _expired_from: a refund counts as 'points of the activity's lots that expired "
-    "meanwhile' only what the expiry job drew from them; points of those lots that a cancelled redemption or a hold "
-    "voided after the lot's expiry sent to group.expiry are taken again from the member's other points "
-    "(or become unrecovered / a debt)"
-)
-
 
 @contextmanager
 def _running_core(request: pytest.FixtureRequest, tmp_path: Path, backend: str, policy: str) -> Iterator[Context]:
@@ -958,16 +947,15 @@ def test_ledger_state_machine(request: pytest.FixtureRequest, tmp_path: Path, ba
     assert not missing, f"the run never produced {missing}; widen the strategies"
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUG_EXPIRED_ELSEWHERE)
 @pytest.mark.parametrize("via", ["cancel", "lapse"])
 def test_a_refund_after_the_activity_points_expired_through_a_cancel_or_a_hold(
     request: pytest.FixtureRequest, tmp_path: Path, via: str
 ) -> None:
-    """The state machine's minimal case, with the refund rules as documented: the points of sale E-1
+    """A minimal case the state machine found: the points of sale E-1
     went to ``group.expiry`` (its redemption cancelled, or its hold voided, after they expired), so
     refunding E-1 cancels them against the expiry account and leaves the member's next purchase alone."""
     with _running_core(request, tmp_path, "sqlite", "claw_back_available") as ctx:
-        machine = type("LedgerMachine_documented_refunds", (LedgerMachine,), {"ctx": ctx, "refunds_see_every_expiry": True})()
+        machine = type("LedgerMachine_refund_after_expiry", (LedgerMachine,), {"ctx": ctx})()
         member = machine._enrol(machine._new_phone())
         assert member is not None
         sale = {"by_phone": False, "yuan": 100, "later_percent": 0, "pending_days": 0, "backdate_days": 0}

@@ -9,7 +9,9 @@ those draws back:
   ``points − sum(consumption) = remaining`` stays true (verify checks it), the lot never holds more
   than it was issued, and its draws still net to what the member really spent;
 - to ``group.expiry``, when the lot's expiry date has come since: the member would have lost
-  those points had they never been spent, so it does not get them back; the lot is left alone.
+  those points had they never been spent, so it does not get them back; the lot is left alone,
+  and ``details.lots`` records, lot by lot, what was restored and what expired (a later refund of
+  the activity that issued the lot counts those as already expired).
 
 Entries: the format's redemption account −N (all the redemption's points), the wallet +M (the
 points restored to lots), ``group.expiry`` +(N − M). A member in debt (negative balance) repays it
@@ -185,6 +187,14 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                         "redemptionKey": redemption.idempotency_key,
                         "restored": restored,
                         "expired": expired,
+                        "lots": [
+                            {
+                                "lotId": int(draw.lot_id),
+                                "restored": int(draw.points) if draw.expires_at > now else 0,
+                                "expired": 0 if draw.expires_at > now else int(draw.points),
+                            }
+                            for draw in draws
+                        ],
                     },
                     "occurred_at": now,
                     "created_at": now,

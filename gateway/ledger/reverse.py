@@ -14,8 +14,9 @@ The points due are taken, in this order, from:
 
 1. the activity's own lots still pending (``member.pending``), then its available lots
    (``member.wallet``): what is left of them;
-2. ``group.expiry``, for points of the activity's lots that expired meanwhile: the member no
-   longer has them, so the refund cancels the issuance against the expiry account instead;
+2. ``group.expiry``, for points of the activity's lots that expired meanwhile (taken by the
+   expiry job, or sent there by a redemption cancelled or a hold settled after the lot's expiry):
+   the member no longer has them, so the refund cancels the issuance against the expiry account;
 3. the member's other points (``member.wallet``, lots first-expiring-first), when the activity's
    points were already spent;
 4. what is still due after that follows ``settings.refund_policy``. ``claw_back_available`` (the
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -65,6 +66,7 @@ from gateway.persistence.models import (
     PENDING,
     WALLET,
     issuance_account,
+    hold_table,
     lot_consumption_table,
     lot_table,
     member_table,
@@ -172,15 +174,47 @@ async def _original_lots(conn: AsyncConnection, original_id: int) -> list[Any]:
 
 
 async def _expired_from(conn: AsyncConnection, lot_ids: list[int]) -> int:
-    """Points the expiry job took from ``lot_ids``."""
+    """Points of ``lot_ids`` that went to ``group.expiry``, however they got there.
+
+    The expiry job draws them itself (``expire`` postings). A redemption cancelled, or a hold
+    settled, after the lot's expiry date sends the points it had drawn from the lot to expiry
+    instead of back to the lot: the cancelling or settling posting says so per lot in
+    ``details.lots[].expired``. A refund must count all three, or it would take the same points
+    twice: once from expiry's point of view and again from the member's other points.
+    """
     if not lot_ids:
         return 0
-    expired = await conn.scalar(
-        select(func.coalesce(func.sum(lot_consumption_table.c.points), 0))
-        .select_from(lot_consumption_table.join(posting_table, posting_table.c.id == lot_consumption_table.c.posting_id))
-        .where(lot_consumption_table.c.lot_id.in_(lot_ids) & (posting_table.c.kind == "expire"))
-    )
-    return int(expired or 0)
+    wanted = set(lot_ids)
+    draws = (
+        await conn.execute(
+            select(lot_consumption_table.c.posting_id, lot_consumption_table.c.points, posting_table.c.kind)
+            .select_from(lot_consumption_table.join(posting_table, posting_table.c.id == lot_consumption_table.c.posting_id))
+            .where(lot_consumption_table.c.lot_id.in_(lot_ids) & (lot_consumption_table.c.points > 0))
+        )
+    ).all()
+    expired = sum(int(draw.points) for draw in draws if draw.kind == "expire")
+    redemptions = {int(draw.posting_id) for draw in draws if draw.kind == "redeem"}
+    holds = {int(draw.posting_id) for draw in draws if draw.kind == "hold"}
+    settlements: list[Any] = []
+    if redemptions:
+        settlements += (
+            await conn.execute(
+                select(posting_table.c.details).where(
+                    posting_table.c.reverses_posting_id.in_(redemptions) & (posting_table.c.kind == "cancel")
+                )
+            )
+        ).all()
+    if holds:
+        settlements += (
+            await conn.execute(
+                select(posting_table.c.details)
+                .select_from(hold_table.join(posting_table, posting_table.c.id == hold_table.c.settle_posting_id))
+                .where(hold_table.c.hold_posting_id.in_(holds))
+            )
+        ).all()
+    for (details,) in settlements:
+        expired += sum(int(lot.get("expired", 0)) for lot in (details or {}).get("lots", []) if lot.get("lotId") in wanted)
+    return expired
 
 
 async def plan_clawback(
