@@ -40,7 +40,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision (heads: every branch at its latest).")] = "heads") -> None:
     """Apply migrations to the configured database (ATRIUM_DATABASE_URL)."""
     from gateway.persistence.migrate import upgrade
 

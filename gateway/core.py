@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
+from gateway.config_cache import ConfigCache
 from gateway.errors import PluginLoadError
 from gateway.persistence.database import Database
 from gateway.plugins import PluginHost, PluginRegistry, build_plugin_host
@@ -26,6 +27,7 @@ class Core:
     db: Database
     host: PluginHost
     ladder: Ladder
+    cache: ConfigCache
 
     @property
     def registry(self) -> PluginRegistry:
@@ -33,7 +35,8 @@ class Core:
         return self.host.registry
 
     async def close(self) -> None:
-        """Release database connections."""
+        """Release database and cache connections."""
+        await self.cache.close()
         await self.db.dispose()
 
 
@@ -64,4 +67,10 @@ async def open_core(settings: Settings, host: PluginHost) -> Core:
     for reward in host.registry.redemption_types.values():
         if reward.min_tier is not None and reward.min_tier not in ladder:
             raise PluginLoadError(f"reward {reward.format}.{reward.code} needs unknown tier {reward.min_tier!r}")
-    return Core(settings=settings, db=db, host=host, ladder=ladder)
+    cache = ConfigCache(
+        settings.cache_url,
+        database_url=settings.database_url,
+        ttl_seconds=settings.cache_ttl_seconds,
+        namespace=settings.cache_namespace,
+    )
+    return Core(settings=settings, db=db, host=host, ladder=ladder, cache=cache)

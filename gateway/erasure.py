@@ -74,7 +74,7 @@ async def erase_member(core: Core, ref: MemberRef, *, actor: str, reason: str, n
         )
         await conn.execute(delete(identity_table).where(identity_table.c.member_id == member.id))
         await conn.execute(
-            update(member_table).where(member_table.c.id == member.id).values(status=ERASED, erased_at=now)
+            update(member_table).where(member_table.c.id == member.id).values(status=ERASED, erased_at=now, birth_date=None)
         )
         erased = sum(int(count) for count in by_kind.values())
         await write_audit(

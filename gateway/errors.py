@@ -40,6 +40,18 @@ class ErrorCode(str, Enum):
     HOLD_NOT_ACTIVE = "HOLD_NOT_ACTIVE"
     FORBIDDEN = "FORBIDDEN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
+    # group configuration (tiers, benefits, campaigns, prices, plugin settings)
+    INVALID_CONFIG = "INVALID_CONFIG"
+    CONFIG_NOT_FOUND = "CONFIG_NOT_FOUND"
+    # benefits
+    BENEFIT_NOT_FOUND = "BENEFIT_NOT_FOUND"
+    BENEFIT_LOCKED = "BENEFIT_LOCKED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    # coupons
+    COUPON_NOT_FOUND = "COUPON_NOT_FOUND"
+    COUPON_NOT_USABLE = "COUPON_NOT_USABLE"
+    # plugins
+    PLUGIN_NOT_FOUND = "PLUGIN_NOT_FOUND"
 
 
 class AtriumError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 import phonenumbers
@@ -101,12 +101,23 @@ async def find_member_id(conn: AsyncConnection, identity: IdentityKey) -> int | 
 
 
 async def enrol(
-    db: Database, *, identity: IdentityKey, ladder: Ladder, enrolled_format: str | None, now: datetime
+    db: Database,
+    *,
+    identity: IdentityKey,
+    ladder: Ladder,
+    enrolled_format: str | None,
+    now: datetime,
+    birth_date: date | None = None,
 ) -> int:
     """Create a member in the entry tier recognised by ``identity``; returns the new member id.
 
+    ``birth_date`` is optional personal data (birthday campaigns and benefits); it cannot be in
+    the future.
+
     :raises AtriumError: ``IDENTITY_TAKEN`` when the identity already belongs to a member.
     """
+    if birth_date is not None and birth_date > now.date():
+        raise AtriumError(ErrorCode.INVALID_INPUT, "The birth date is in the future.", "birthDate")
     try:
         async with db.write() as conn:
             if await find_member_id(conn, identity) is not None:
@@ -120,6 +131,7 @@ async def enrol(
                     points_balance=0,
                     enrolled_format=enrolled_format,
                     enrolled_at=now,
+                    birth_date=birth_date,
                 )
                 .returning(member_table.c.id)
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Label, func, select
@@ -46,6 +46,7 @@ class MemberRow:
     held_balance: int = 0
     held_lapsed: int = 0
     held_lapsed_returnable: int = 0
+    birth_date: date | None = None
 
     @property
     def available_points(self) -> int:
@@ -85,6 +86,7 @@ _MEMBER_COLUMNS = (
     member_table.c.enrolled_at,
     member_table.c.pending_balance,
     member_table.c.held_balance,
+    member_table.c.birth_date,
 )
 
 
@@ -104,6 +106,7 @@ def member_from_row(row: object) -> MemberRow:
         held_balance=int(mapping["held_balance"]),
         held_lapsed=int(mapping.get("held_lapsed") or 0),
         held_lapsed_returnable=int(mapping.get("held_lapsed_returnable") or 0),
+        birth_date=mapping.get("birth_date"),
     )
 
 

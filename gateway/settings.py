@@ -94,6 +94,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    cache_url: str = Field(
+        default="memory://",
+        description="Configuration cache: memory:// (one process) or redis://host:port/db (every process shares it).",
+    )
+    cache_ttl_seconds: int = Field(default=300, ge=1, description="Longest a cached configuration entry lives.")
+    cache_namespace: str | None = Field(
+        default=None, description="Key prefix in the cache; by default derived from database_url."
+    )
+
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 15
     graphql_max_tokens: int = 2000

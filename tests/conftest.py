@@ -32,6 +32,7 @@ from gateway.persistence.migrate import upgrade
 from gateway.settings import Settings
 
 POSTGRES_URL_ENV = "ATRIUM_TEST_POSTGRES_URL"
+REDIS_URL_ENV = "ATRIUM_TEST_REDIS_URL"
 
 MUTABLE_TABLES = (
     "hold",
@@ -95,6 +96,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "atrium.db"
     _in_thread(upgrade, f"sqlite+aiosqlite:///{path}")
     return path
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis server for cache tests (``ATRIUM_TEST_REDIS_URL``): skipped locally without it, a failure under CI."""
+    url = os.environ.get(REDIS_URL_ENV, "").strip()
+    if not url:
+        message = f"{REDIS_URL_ENV} is not set (e.g. redis://127.0.0.1:6379/0), so the Redis cache tests cannot run."
+        if _under_ci():
+            pytest.fail(f"CI is set: {message}", pytrace=False)
+        pytest.skip(message)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ async def test_0002_downgrades_to_0001_and_upgrades_again_keeping_members(backen
             ),
         )
     finally:
-        await _migrate(backend.url, "upgrade", "head")
+        await _migrate(backend.url, "upgrade", "heads")
 
     pending = await _run(backend.url, lambda c: c.execute(text("SELECT pending_balance FROM member WHERE id = 7")).scalar())
     assert pending == 0

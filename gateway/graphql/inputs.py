@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import strawberry
 from strawberry import relay
 
@@ -28,6 +30,9 @@ class MemberRefInput:
 @strawberry.input
 class EnrolInput:
     identity: IdentityInput
+    birth_date: date | None = strawberry.field(
+        default=None, description="Optional; unlocks birthday-month campaigns and benefits. Erased on request."
+    )
 
 
 @strawberry.input

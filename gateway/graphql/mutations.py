@@ -104,7 +104,12 @@ class Mutation:
             _check_identity_scope(principal, key)
             core = info.context.core
             member_id = await enrol(
-                core.db, identity=key, ladder=core.ladder, enrolled_format=principal.format, now=info.context.now()
+                core.db,
+                identity=key,
+                ladder=core.ladder,
+                enrolled_format=principal.format,
+                now=info.context.now(),
+                birth_date=input.birth_date,
             )
             return EnrolPayload(member_id=member_id)
 

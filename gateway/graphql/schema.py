@@ -31,6 +31,7 @@ from strawberry.types import Info
 from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
 from gateway.graphql.admin_mutations import AdminMutation
+from gateway.graphql.config_queries import ConfigAuditQuery
 from gateway.graphql.context import Context
 from gateway.graphql.hold_mutations import HoldMutation, PointsOffsetQuery
 from gateway.graphql.inputs import MemberRefInput, member_ref
@@ -53,7 +54,7 @@ GatewayMutation: type = merge_types(
 )
 """The gateway's own mutations: the core ones and the group admins'; plugins' activity mutations join at start-up."""
 
-GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery))
+GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery, ConfigAuditQuery))
 """The gateway's own query fields: the core ones and the tills' points-plus-cash quote."""
 
 

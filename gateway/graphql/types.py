@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -320,6 +320,10 @@ class Member(relay.Node):
     @strawberry.field
     def enrolled_at(self) -> datetime:
         return self.row.enrolled_at
+
+    @strawberry.field(description="The member's birth date, if given at enrolment (birthday campaigns and benefits).")
+    def birth_date(self) -> date | None:
+        return self.row.birth_date
 
     @strawberry.field(description="Points available to spend now.")
     def points_balance(self) -> int:

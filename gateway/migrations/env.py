@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import gateway.persistence.models  # noqa: F401  - every table must be imported before reading metadata
+import gateway.persistence.tables  # noqa: F401  - every table must be imported before reading metadata
 from gateway.persistence.database import ensure_sqlite_directory
 from gateway.settings import Settings
 

@@ -19,11 +19,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     """Migrate ``database_url`` to ``revision`` (the latest by default)."""
     command.upgrade(alembic_config(database_url), revision)
 
 
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
+async def upgrade_async(database_url: str, revision: str = "heads") -> None:
     """:func:`upgrade` for callers already inside an event loop (env.py runs its own loop)."""
     await asyncio.to_thread(upgrade, database_url, revision)

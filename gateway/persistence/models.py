@@ -10,7 +10,7 @@ available (a return window) sit in ``member.pending``, also with ``member_id``; 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -125,6 +126,7 @@ class Member(SQLModel, table=True):
     enrolled_at: datetime = _ts(nullable=False)
     merged_into_id: int | None = Field(default=None, foreign_key="member.id")
     erased_at: datetime | None = _ts(nullable=True)
+    birth_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
 
 
 class Identity(SQLModel, table=True):

@@ -1,0 +1,9 @@
+"""Every table of the gateway, imported so ``SQLModel.metadata`` knows them all (migrations, drift test).
+
+The ledger and identity tables live in :mod:`gateway.persistence.models`; each configuration
+area keeps its tables in a module of its own, listed here.
+"""
+
+from __future__ import annotations
+
+import gateway.persistence.models  # noqa: F401
