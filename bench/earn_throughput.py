@@ -32,6 +32,7 @@ from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.ledger.postings import MemberRef
 from gateway.persistence.migrate import upgrade
 from gateway.settings import Settings
+from gateway.tiers import current_ladder
 
 baseline_meta = MetaData()
 wallet = Table("bench_wallet", baseline_meta, Column("id", Integer, primary_key=True), Column("balance", Integer, nullable=False))
@@ -88,7 +89,7 @@ async def main() -> None:
         now = datetime.now(UTC)
         for n in range(args.members):
             member_ids.append(
-                await enrol(core.db, identity=IdentityKey(IdentityKind.EMAIL, f"bench{n}@example.com"), ladder=core.ladder, enrolled_format="retail", now=now)
+                await enrol(core.db, identity=IdentityKey(IdentityKind.EMAIL, f"bench{n}@example.com"), ladder=await current_ladder(core), enrolled_format="retail", now=now)
             )
         async with core.db.write() as conn:
             await conn.run_sync(baseline_meta.create_all)

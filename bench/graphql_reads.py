@@ -320,13 +320,14 @@ async def seed(url: str, purchases: int) -> int:
     from gateway.identity import IdentityKey, IdentityKind, enrol
     from gateway.ledger.earn import ActivityRequest, record_activity
     from gateway.ledger.postings import MemberRef
+    from gateway.tiers import current_ladder
 
     settings = Settings(database_url=url, plugins=PLUGINS, _env_file=None)  # type: ignore[call-arg]
     core = await open_core(settings, build_host(settings))
     try:
         now = datetime.now(UTC)
         member_id = await enrol(
-            core.db, identity=IdentityKey(IdentityKind.EMAIL, "reads@example.com"), ladder=core.ladder, enrolled_format="retail", now=now
+            core.db, identity=IdentityKey(IdentityKind.EMAIL, "reads@example.com"), ladder=await current_ladder(core), enrolled_format="retail", now=now
         )
         for n in range(purchases):
             receipt = RetailPurchaseInput(

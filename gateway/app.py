@@ -17,6 +17,7 @@ from gateway import __version__
 from gateway.auth import principal_from_header
 from gateway.core import Core, build_host, open_core
 from gateway.errors import AtriumError
+from gateway.exports import settlement_csv_route
 from gateway.graphql.context import Context
 from gateway.graphql.schema import build_schema
 from gateway.settings import DEVELOPMENT_SECRET, Settings
@@ -77,7 +78,10 @@ def create_app(core: Core | None = None, *, settings: Settings | None = None) ->
 
     async def plugins(_: Request) -> JSONResponse:
         return JSONResponse(
-            [{"name": plugin.name, "version": plugin.version, "hooks": list(plugin.hooks)} for plugin in host.loaded]
+            [
+                {"name": plugin.name, "distribution": plugin.distribution, "version": plugin.version, "hooks": list(plugin.hooks)}
+                for plugin in host.loaded
+            ]
         )
 
     async def root(_: Request) -> RedirectResponse:
@@ -88,5 +92,6 @@ def create_app(core: Core | None = None, *, settings: Settings | None = None) ->
         Route("/-/health", health),
         Route("/-/plugins.json", plugins),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        settlement_csv_route(lambda: current["core"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -11,6 +11,8 @@ import typer
 
 from gateway.auth import Role, mint_token
 from gateway.settings import DEVELOPMENT_SECRET, Settings
+from gateway.settlement.cli import settlement_app
+from gateway.tiers_cli import tiers_app
 
 FIRST_PARTY_PLUGINS = ["dining", "property", "retail"]
 """Entry-point names of the first-party plugins: the committed SDL is generated from these only."""
@@ -24,6 +26,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(schema_app, name="schema")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
+app.add_typer(tiers_app, name="tiers")
+app.add_typer(settlement_app, name="settlement")
 
 
 @app.command()
@@ -70,12 +74,20 @@ def token(
 @schema_app.command("export")
 def schema_export(
     output: Annotated[Path | None, typer.Option(help="File to write; standard output when omitted.")] = None,
+    installed: Annotated[
+        bool,
+        typer.Option(
+            "--installed",
+            help="Compose every installed plugin (as `atrium serve` would, ATRIUM_PLUGINS applies) "
+            "instead of the first-party ones: a business unit's view of its own plugin in the schema.",
+        ),
+    ] = False,
 ) -> None:
-    """Print or write the SDL composed from the first-party plugins only."""
+    """Print or write the SDL composed from the first-party plugins only (the committed contract), or with --installed from every installed plugin."""
     from gateway.core import build_host
     from gateway.graphql.schema import build_schema
 
-    settings = Settings(plugins=FIRST_PARTY_PLUGINS)
+    settings = Settings() if installed else Settings(plugins=FIRST_PARTY_PLUGINS)
     sdl = build_schema(build_host(settings).registry, settings).as_str() + "\n"
     if output is None:
         typer.echo(sdl, nl=False)
@@ -129,23 +141,26 @@ def ledger_expire(
         typer.Option(help="Expire as of this ISO 8601 time (default: now); without an offset, in the group's time zone."),
     ] = None,
 ) -> None:
-    """Void holds past their time, expire every lot past its expiry date, and print what was done. Safe to rerun, or to run twice at once."""
+    """Void holds past their time, expire every lot and unused coupon past its expiry date, and print what was done. Safe to rerun, or to run twice at once."""
     from gateway.core import build_host, open_core
+    from gateway.coupons import expire_coupons
     from gateway.ledger.expiry import ExpiryReport, expire_points
     from gateway.ledger.holds import HoldSweep, sweep_holds
 
     settings = Settings()
     as_of = _as_of(now, settings)
 
-    async def run() -> tuple[HoldSweep, ExpiryReport]:
+    async def run() -> tuple[HoldSweep, ExpiryReport, int]:
         core = await open_core(settings, build_host(settings))
         try:
             sweep = await sweep_holds(core, now=as_of)
-            return sweep, await expire_points(core, now=as_of)
+            return sweep, await expire_points(core, now=as_of), await expire_coupons(core, now=as_of)
         finally:
             await core.close()
 
-    sweep, report = asyncio.run(run())
+    sweep, report, coupons = asyncio.run(run())
+    if coupons:
+        typer.echo(f"Marked {coupons} unused coupon{'' if coupons == 1 else 's'} expired (no points return).")
     for voided in sweep.voided:
         hold = voided.hold
         typer.echo(f"member {hold.member_id}: {hold.format} hold {hold.idempotency_key!r} of {hold.points} pts lapsed and was voided, posting {voided.posting.id}")

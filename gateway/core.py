@@ -1,7 +1,9 @@
-"""The gateway core: settings, database, plugins and tier ladder of one running app.
+"""The gateway core: settings, database, plugins and configuration cache of one running app.
 
 Built once per app (and per test) by :func:`open_core`; services receive it keyword-only. Nothing
-here is global, so two apps with different plugins can live in one process.
+here is global, so two apps with different plugins can live in one process. Group configuration
+(the tier ladder, benefits, campaigns ...) is not kept here: admins change it while the app runs,
+so services read it through ``core.cache`` (e.g. :func:`gateway.tiers.current_ladder`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from gateway.errors import PluginLoadError
 from gateway.persistence.database import Database
 from gateway.plugins import PluginHost, PluginRegistry, build_plugin_host
 from gateway.settings import Settings
-from gateway.tiers import Ladder, load_ladder
+from gateway.tiers import load_ladder
 
 
 @dataclass
@@ -26,7 +28,6 @@ class Core:
     settings: Settings
     db: Database
     host: PluginHost
-    ladder: Ladder
     cache: ConfigCache
 
     @property
@@ -51,7 +52,7 @@ def build_host(settings: Settings, extra_plugins: Iterable[tuple[str, object]] =
 
 
 async def open_core(settings: Settings, host: PluginHost) -> Core:
-    """Connect to the database and load the tier ladder; the schema must be migrated."""
+    """Connect to the database and check the plugins' tiers against the ladder; the schema must be migrated."""
     db = Database(settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo)
     try:
         async with db.read() as conn:
@@ -73,4 +74,4 @@ async def open_core(settings: Settings, host: PluginHost) -> Core:
         ttl_seconds=settings.cache_ttl_seconds,
         namespace=settings.cache_namespace,
     )
-    return Core(settings=settings, db=db, host=host, ladder=ladder, cache=cache)
+    return Core(settings=settings, db=db, host=host, cache=cache)

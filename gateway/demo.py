@@ -32,6 +32,7 @@ from gateway.identity import (
 from gateway.persistence.database import Database
 from gateway.persistence.models import member_table, posting_table
 from gateway.settings import Settings
+from gateway.tiers import current_ladder
 
 SHANGHAI = timezone(timedelta(hours=8))
 DEMO_PHONE = "13800138000"
@@ -263,7 +264,7 @@ async def _summary(core: Core, elapsed: float, calls: int) -> str:
     issued = sum(int(r[3] or 0) for r in rows if r[0] == "earn")
     redeemed = -sum(int(r[3] or 0) for r in rows if r[0] == "redeem")
     by_format = ", ".join(f"{fmt} {sum(r[2] for r in rows if r[1] == fmt)}" for fmt in sorted({r[1] for r in rows}))
-    distribution = " · ".join(f"{tier.name} {tiers.get(tier.code, 0)}" for tier in core.ladder.tiers)
+    distribution = " · ".join(f"{tier.name} {tiers.get(tier.code, 0)}" for tier in (await current_ladder(core)).tiers)
     return (f"Demo data loaded in {elapsed:.1f}s ({calls} GraphQL operations).\n"
             f"  members:   {members}\n  postings:  {sum(r[2] for r in rows)} ({by_format})\n"
             f"  points:    {issued} issued, {redeemed} redeemed\n  tiers:     {distribution}")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         Benefit,
         BusinessFormat,
         EarnRule,
+        FormatSettings,
         PostingEvent,
         RedemptionType,
         TierChange,
@@ -96,6 +97,19 @@ def atrium_register_graphql_types(register: Callable[[type], None]) -> None:
     interface. A GraphQL name already taken fails start-up naming both contributors.
 
     :param register: call with a strawberry type, input, enum or interface class.
+    """
+
+
+@hookspec
+def atrium_register_settings(register: Callable[[FormatSettings], None]) -> None:
+    """Register a format's settings: a typed model of its tunables that admins change at run time.
+
+    The gateway lets admins read the model's JSON schema and values and change them through
+    GraphQL (``pluginSettings``, ``updatePluginSettings``), validating every change with the model
+    and auditing it, and gives earn rules and redemption steps the current values as
+    ``activity.settings`` and ``request.settings``. One model per format; a second fails start-up.
+
+    :param register: call with a :class:`~gateway.plugin_api.FormatSettings` per format.
     """
 
 

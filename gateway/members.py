@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import Label, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.identity import IdentityKind
+from gateway.ledger.reclaim import lapsed_holds_reclaim
 from gateway.persistence.models import (
     hold_table,
     identity_table,
@@ -47,6 +48,7 @@ class MemberRow:
     held_lapsed: int = 0
     held_lapsed_returnable: int = 0
     birth_date: date | None = None
+    tier_grace_until: datetime | None = None
 
     @property
     def available_points(self) -> int:
@@ -87,6 +89,7 @@ _MEMBER_COLUMNS = (
     member_table.c.pending_balance,
     member_table.c.held_balance,
     member_table.c.birth_date,
+    member_table.c.tier_grace_until,
 )
 
 
@@ -107,6 +110,7 @@ def member_from_row(row: object) -> MemberRow:
         held_lapsed=int(mapping.get("held_lapsed") or 0),
         held_lapsed_returnable=int(mapping.get("held_lapsed_returnable") or 0),
         birth_date=mapping.get("birth_date"),
+        tier_grace_until=mapping.get("tier_grace_until"),
     )
 
 
@@ -165,6 +169,9 @@ async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: 
     The same statement sums each member's matured pending points and lapsed holds as of ``now``,
     so balances read true before any write has released or voided them. The id of a member
     merged into another resolves to the survivor, in the same statement (``gateway.merge``).
+    When some asked member has lapsed holds that return points, two or three more queries (for
+    the whole batch) subtract what their voids will reclaim for refunds
+    (:func:`gateway.ledger.reclaim.lapsed_holds_reclaim`).
     """
     asked = member_table.alias("asked")
     query = (
@@ -175,6 +182,13 @@ async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: 
     )
     rows = (await conn.execute(query)).all()
     by_id = {row.asked_id: member_from_row(row) for row in rows}
+    returning = {member.id for member in by_id.values() if member.held_lapsed_returnable > 0}
+    if returning:
+        reclaimed = await lapsed_holds_reclaim(conn, sorted(returning), now=now)
+        by_id = {
+            asked_id: replace(member, held_lapsed_returnable=member.held_lapsed_returnable - reclaimed.get(member.id, 0))
+            for asked_id, member in by_id.items()
+        }
     return [by_id.get(member_id) for member_id in member_ids]
 
 

@@ -18,9 +18,11 @@ What moves, in one write transaction:
 - **Holds** (``hold.member_id``), so a till can still capture or void a reservation.
 - **Identities**: the merged member's phone, email and customer ids now find the survivor.
 - **Growth value**, added to the survivor's. The survivor's tier becomes the highest of its own
-  tier, the merged member's tier and the tier the combined growth value reaches
-  (:meth:`Ladder.for_growth`): a merge upgrades or keeps, never downgrades. Downgrades happen
-  only at tier evaluation, not as a side effect of housekeeping.
+  tier, the merged member's tier and the tier both records' activity over the window reaches
+  together (:func:`gateway.tier_qualification.combined_standing`): a merge upgrades or keeps,
+  never downgrades. Downgrades happen only at tier evaluation, not as a side effect of
+  housekeeping. A change of tier is in the survivor's tier history (source ``merge``) and ends
+  any grace it was in.
 - **History** is not moved: postings and entries are append-only. A member's history reads the
   postings of every member merged into it (:mod:`gateway.ledger.history`).
 
@@ -78,6 +80,14 @@ from gateway.persistence.models import (
     member_table,
 )
 from gateway.plugin_api import TierChange, TierInfo
+from gateway.tier_history import (
+    TierChangeSource,
+    change_reason,
+    history_row,
+    write_tier_changes,
+)
+from gateway.tier_qualification import combined_standing
+from gateway.tiers import Ladder, Standing, current_ladder
 
 MERGE_SCOPE = "merge"
 MERGED = "merged"
@@ -154,6 +164,7 @@ async def merge_members(
     if survivor == merged:
         raise AtriumError(ErrorCode.INVALID_INPUT, "Name two different member records to merge.", "merged")
     now = now.astimezone(UTC)
+    ladder = await current_ladder(core)
     async with core.db.write() as conn:
         keep_id, keep_final = await _resolve(conn, survivor, "survivor")
         gone_id, gone_final = await _resolve(conn, merged, "merged")
@@ -165,9 +176,12 @@ async def merge_members(
             return MergeResult(survivor_id=keep.lives_on_as, merged_id=gone.id)
         _check_mergeable(keep, "survivor")
         _check_mergeable(gone, "merged")
-        tier_before = core.ladder.get(keep.tier_code)
-        tier_after = _tier_after(core, keep, gone)
+        tier_before = ladder.get(keep.tier_code)
+        standing = await combined_standing(conn, [keep.id, gone.id], since=ladder.policy.window_start(now, core.settings.zone))
+        tier_after = _tier_after(ladder, keep, gone, standing)
         posting_id, moved = await _move(conn, keep, gone, tier_after=tier_after.code, now=now)
+        if tier_after.code != tier_before.code:
+            await _record_tier_change(conn, ladder, keep.id, tier_before, tier_after, standing, posting_id, actor=actor, now=now)
         after = _Locked(
             id=keep.id,
             status=keep.status,
@@ -249,10 +263,33 @@ def _check_mergeable(member: _Locked, field: str) -> None:
         raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", field)
 
 
-def _tier_after(core: Core, keep: _Locked, gone: _Locked) -> TierInfo:
-    """The highest of both tiers and the tier the combined growth value reaches: never a downgrade."""
-    reached = core.ladder.for_growth(keep.growth_value + gone.growth_value)
-    return max((core.ladder.get(keep.tier_code), core.ladder.get(gone.tier_code), reached), key=lambda tier: tier.rank)
+def _tier_after(ladder: Ladder, keep: _Locked, gone: _Locked, standing: Standing) -> TierInfo:
+    """The highest of both tiers and the tier both records' standing reaches together: never a downgrade."""
+    reached = ladder.reached(standing)
+    return max((ladder.get(keep.tier_code), ladder.get(gone.tier_code), reached), key=lambda tier: tier.rank)
+
+
+async def _record_tier_change(
+    conn: AsyncConnection,
+    ladder: Ladder,
+    member_id: int,
+    before: TierInfo,
+    after: TierInfo,
+    standing: Standing,
+    posting_id: int,
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The survivor's new tier in its history (source ``merge``); grace ends with the upgrade."""
+    await conn.execute(
+        update(member_table).where(member_table.c.id == member_id).values(tier_grace_until=None, tier_decided_at=now)
+    )
+    reason = change_reason(before, after, standing, ladder.policy.window_months) + " (member records merged)"
+    row = history_row(
+        member_id, before, after, source=TierChangeSource.MERGE, reason=reason, standing=standing, at=now, posting_id=posting_id, actor=actor
+    )
+    await write_tier_changes(conn, [row])
 
 
 async def _move(

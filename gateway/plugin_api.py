@@ -17,15 +17,23 @@ hook specifications in :mod:`gateway.hookspecs`, published in the ``atrium`` ent
 Registration hooks receive a ``register`` callback: the gateway validates each item, remembers
 which plugin gave it and refuses to start on a clash. Everything here is a frozen dataclass so a
 plugin cannot change what the gateway holds. Points are integers; money is :class:`Money`.
+
+A format's tunables (rates, excluded categories, waiting periods) are a :class:`PluginSettings`
+model registered with ``atrium_register_settings``; admins change them at run time, and earn
+rules and redemption steps read the current values from ``activity.settings`` /
+``request.settings`` (filled by the gateway from its configuration cache, so no query per call),
+best through ``YourSettings.of(activity)``, which falls back to the defaults.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
 import pluggy
@@ -33,6 +41,7 @@ import strawberry
 
 from gateway.errors import AtriumError, ErrorCode
 from gateway.money import Money, apply_multiplier, parse_money, points_for
+from gateway.plugin_settings_types import FormatSettings, PluginSettings
 
 VOUCHER_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 """RFC 4648 base32: upper-case letters and 2-7, nothing to mistake for O or I at a till."""
@@ -129,7 +138,12 @@ class ActivityDraft:
 
 @dataclass(frozen=True)
 class Activity:
-    """A validated activity of one format, as earn rules see it."""
+    """A validated activity of one format, as earn rules see it.
+
+    ``settings`` is the format's current :class:`PluginSettings` instance when the format
+    registered a settings model (``None`` otherwise, or when a test builds the activity by hand);
+    read it with ``YourSettings.of(activity)``, which falls back to the model's defaults.
+    """
 
     format: str
     kind: str
@@ -138,6 +152,7 @@ class Activity:
     occurred_at: datetime
     store: str | None
     details: Mapping[str, Any]
+    settings: PluginSettings | None = None
 
 
 @strawberry.interface(description="Format-specific facts of a recorded activity: a receipt's lines, a bill's covers ...")
@@ -165,6 +180,16 @@ class ActivityKind:
     :param input_type: the strawberry input class; its GraphQL name must be unique in the schema.
     :param details_type: optional strawberry type implementing :class:`ActivityDetails`, shown as
         ``Posting.activity`` in history; built with its ``from_activity(activity)`` classmethod.
+    :param refund_input_type: optional ``@strawberry.input`` class for refunding *parts* of an
+        activity (a receipt's lines, a dish taken off a bill); with ``to_refund``, the gateway adds a
+        mutation ``refund<Format><Name>(original, idempotencyKey, input)`` next to the generic
+        ``refundActivity`` (which refunds an amount).
+    :param to_refund: ``to_refund(activity, input, earlier)`` turns that input into a
+        :class:`RefundDraft`, given the recorded :class:`Activity` and its ``earlier`` refunds
+        (:class:`EarlierRefund`, oldest first). The gateway calls it with the member locked, so
+        two tills refunding the same line at once cannot both succeed. Raise
+        :class:`ActivityRejected` for bad input, with ``code=ErrorCode.REFUND_EXCEEDS_ACTIVITY``
+        when more is asked than is left to refund.
     """
 
     format: str
@@ -173,6 +198,48 @@ class ActivityKind:
     to_activity: Callable[[Any], ActivityDraft]
     description: str = ""
     details_type: type | None = None
+    refund_input_type: type | None = None
+    to_refund: Callable[[Activity, Any, tuple[EarlierRefund, ...]], RefundDraft] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.refund_input_type is None) != (self.to_refund is None):
+            raise ValueError("ActivityKind needs both refund_input_type and to_refund, or neither")
+
+
+@dataclass(frozen=True)
+class EarlierRefund:
+    """A refund already made on an activity, as ``to_refund`` sees it.
+
+    :param amount: the money it refunded.
+    :param details: the :attr:`RefundDraft.details` it was made with; empty for a refund of an
+        amount through ``refundActivity``, which names no parts.
+    """
+
+    amount: Money
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RefundDraft:
+    """What a format makes of a refund of parts of one of its activities.
+
+    :param amount: the money refunded; with the earlier refunds at most the activity's amount.
+    :param share: the share of the activity's points and growth value this refund takes back,
+        an exact :class:`~fractions.Fraction` from 0 to 1 (a returned gift card: 0; the only
+        earning line of a receipt: 1). ``None`` takes the amount's share of the activity's
+        amount, as ``refundActivity`` does. The gateway adds the shares of an activity's refunds
+        up (never past 1; a refund of the whole amount makes it 1) and claws back
+        ``floor(points × shares so far)`` minus what earlier refunds took, so refunds in pieces
+        add up exactly.
+    :param summary: what was refunded in words ("1 × APP-TSHIRT returned"), for the member's history.
+    :param details: JSON facts of the refund (lines and quantities), stored with the refund's
+        posting and handed to later ``to_refund`` calls as :attr:`EarlierRefund.details`.
+    """
+
+    amount: Money
+    share: Fraction | None = None
+    summary: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 # --- members, tiers and earning ------------------------------------------------------------------
@@ -244,7 +311,11 @@ class Quota:
 
 @dataclass(frozen=True)
 class Benefit:
-    """A benefit of a format, unlocked from ``min_tier`` (a tier code) upward."""
+    """A benefit of a format, unlocked from ``min_tier`` (a tier code) upward.
+
+    Members use it with ``useBenefit(benefit: "<format>.<code>")`` at a till of the format; a
+    ``quota`` limits uses per period, ``birthday_month`` to the member's birth month.
+    """
 
     format: str
     code: str
@@ -252,6 +323,8 @@ class Benefit:
     description: str
     min_tier: str
     quota: Quota | None = None
+    birthday_month: bool = False
+    """Usable only in the member's birth month (a birthday dessert); locked without a birth date."""
 
 
 class RedemptionRejected(AtriumError):
@@ -263,7 +336,10 @@ class RedemptionRejected(AtriumError):
 
 @dataclass(frozen=True)
 class RedemptionRequest:
-    """A member's request to redeem ``quantity`` units of a reward for ``points`` points."""
+    """A member's request to redeem ``quantity`` units of a reward for ``points`` points.
+
+    ``settings`` is the format's current :class:`PluginSettings` instance, as on :class:`Activity`.
+    """
 
     member: MemberContext
     format: str
@@ -272,6 +348,7 @@ class RedemptionRequest:
     points: int
     reference: str
     requested_at: datetime
+    settings: PluginSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +363,45 @@ class Fulfilment:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+_COUPON_PREFIX = re.compile(r"^[A-Z0-9-]{0,8}$")
+
+
+@dataclass(frozen=True)
+class CouponSpec:
+    """A reward that is used later, at a till: redeeming it issues one coupon per unit.
+
+    The gateway draws each coupon's code (``prefix`` plus 12 unguessable characters), stores it
+    with the redemption in the same transaction and shows the codes in the posting's ``details``
+    (``couponCodes``, ``couponsExpireAt``). A till of the issuing format looks a code up and uses
+    it once (``coupon`` / ``useCoupon``); an unused coupon can be cancelled with its redemption,
+    which gives the points back; a coupon not used within ``valid_days`` expires without points back.
+
+    :param valid_days: days a coupon stays usable after it is issued, 1 to 3660.
+    :param face_value: what one coupon is worth at the till (a CN¥10 voucher: ``Money(1000, "CNY")``).
+    :param item: what one coupon is good for, in words ("Dessert of the day", "1 hour of visitor parking").
+    :param prefix: up to 8 upper-case letters, digits or ``-`` starting each code, e.g. ``"RET-"``.
+
+    Give ``face_value``, ``item`` or both: the till must know what a coupon is worth.
+    """
+
+    valid_days: int = 30
+    face_value: Money | None = None
+    item: str | None = None
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.valid_days, int) or not 1 <= self.valid_days <= 3660:
+            raise ValueError(f"CouponSpec.valid_days must be 1 to 3660, not {self.valid_days!r}")
+        if self.face_value is None and not self.item:
+            raise ValueError("CouponSpec needs a face_value, an item or both: what is one coupon worth?")
+        if self.face_value is not None and (not isinstance(self.face_value, Money) or self.face_value.minor <= 0):
+            raise ValueError(f"CouponSpec.face_value must be a positive Money, not {self.face_value!r}")
+        if self.item is not None and not 1 <= len(self.item.strip()) <= 128:
+            raise ValueError("CouponSpec.item must be 1 to 128 characters")
+        if not isinstance(self.prefix, str) or not _COUPON_PREFIX.match(self.prefix):
+            raise ValueError(f"CouponSpec.prefix must be at most 8 of A-Z, 0-9 and '-', not {self.prefix!r}")
+
+
 @dataclass(frozen=True)
 class RedemptionType:
     """A reward of a format that members buy with points from any format.
@@ -296,6 +412,8 @@ class RedemptionType:
     :param validate: optional check run before any write; raise :class:`RedemptionRejected`.
     :param fulfil: produces the :class:`Fulfilment`; must have no side effect outside what it
         returns, because the gateway may roll the transaction back after calling it.
+    :param coupon: optional :class:`CouponSpec`: redeeming issues ``quantity`` coupons that a till
+        of the format uses later; ``None`` for rewards fulfilled at once (a bill offset ...).
     """
 
     format: str
@@ -307,6 +425,7 @@ class RedemptionType:
     max_quantity: int = 1
     min_tier: str | None = None
     validate: Callable[[RedemptionRequest], None] | None = None
+    coupon: CouponSpec | None = None
 
 
 # --- notifications ------------------------------------------------------------------------------
@@ -346,18 +465,23 @@ __all__ = [
     "AtriumError",
     "Benefit",
     "BusinessFormat",
+    "CouponSpec",
+    "EarlierRefund",
     "EarnLine",
     "EarnRule",
     "ErrorCode",
+    "FormatSettings",
     "Fulfilment",
     "MemberContext",
     "Money",
     "MoneyInput",
+    "PluginSettings",
     "PostingEvent",
     "Quota",
     "RedemptionRejected",
     "RedemptionRequest",
     "RedemptionType",
+    "RefundDraft",
     "TierChange",
     "TierInfo",
     "apply_multiplier",

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import (
+    EntryPoint,
+    PackageNotFoundError,
+    entry_points,
+    packages_distributions,
+    version,
+)
+from types import ModuleType
 from typing import Any
 
 import pluggy
@@ -27,10 +34,12 @@ from gateway.plugin_api import (
     Benefit,
     BusinessFormat,
     EarnRule,
+    FormatSettings,
     PostingEvent,
     RedemptionType,
     TierChange,
 )
+from gateway.plugin_settings_schema import model_problem
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +48,16 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 @dataclass(frozen=True)
 class LoadedPlugin:
-    """A plugin the host loaded: its name, distribution version and the hooks it implements."""
+    """A plugin the host loaded: its name, distribution version and the hooks it implements.
+
+    ``distribution`` is the installed distribution (``atrium-retail``) that provides it, or
+    ``None`` for a plugin object that no installed distribution holds (a test's plugin).
+    """
 
     name: str
     version: str | None
     hooks: tuple[str, ...]
+    distribution: str | None = None
 
 
 @dataclass
@@ -56,6 +70,7 @@ class PluginRegistry:
     benefits: dict[tuple[str, str], Benefit] = field(default_factory=dict)
     redemption_types: dict[tuple[str, str], RedemptionType] = field(default_factory=dict)
     graphql_types: list[tuple[str, type]] = field(default_factory=list)
+    settings: dict[str, FormatSettings] = field(default_factory=dict)
     owner: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     def reward(self, format_code: str, code: str) -> RedemptionType | None:
@@ -121,6 +136,7 @@ def build_plugin_host(
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     versions: dict[str, str | None] = {}
+    distributions: dict[str, str | None] = {}
     if load_entry_points:
         for ep in _entry_points(allowlist):
             try:
@@ -129,9 +145,12 @@ def build_plugin_host(
                 raise PluginLoadError(f"plugin {ep.name!r} failed to import: {exc}") from exc
             _register(pm, plugin, ep.name)
             versions[ep.name] = ep.dist.version if ep.dist else None
-    for name, plugin in extra_plugins:
+            distributions[ep.name] = ep.dist.name if ep.dist else None
+    extras = list(extra_plugins)
+    packages = packages_distributions() if extras else {}
+    for name, plugin in extras:
         _register(pm, plugin, name)
-        versions[name] = getattr(plugin, "__version__", None)
+        distributions[name], versions[name] = _distribution_of(plugin, packages)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -141,12 +160,29 @@ def build_plugin_host(
         LoadedPlugin(
             name=name,
             version=versions.get(name),
+            distribution=distributions.get(name),
             hooks=tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])),
         )
         for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: pair[0])
         if plugin is not None
     ]
     return PluginHost(pm, registry, loaded, trace=trace)
+
+
+def _distribution_of(plugin: object, packages: Mapping[str, list[str]]) -> tuple[str | None, str | None]:
+    """The installed distribution holding a plugin object's module, and its version.
+
+    ``packages`` maps top-level packages to distributions (``packages_distributions()``). Without
+    one (a plugin defined in a test), the version is the object's ``__version__``, if any.
+    """
+    module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    found = sorted(set(packages.get(module.partition(".")[0], [])))
+    if len(found) == 1:
+        try:
+            return found[0], version(found[0])
+        except PackageNotFoundError:
+            pass
+    return None, getattr(plugin, "__version__", None)
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -263,6 +299,20 @@ def _collect(pm: pluggy.PluginManager, *, trace: bool = False) -> PluginRegistry
     _call_each(pm, "atrium_register_benefits", benefits, trace=trace)
     _call_each(pm, "atrium_register_redemption_types", rewards, trace=trace)
     _call_each(pm, "atrium_register_graphql_types", graphql_types, trace=trace)
+
+    def settings(plugin: str) -> Callable[[FormatSettings], None]:
+        def register(item: FormatSettings) -> None:
+            _expect(item, FormatSettings, plugin)
+            known_format(item.format, plugin, "settings")
+            problem = model_problem(item.model)
+            if problem is not None:
+                raise PluginLoadError(f"plugin {plugin!r} registered settings for {item.format!r}: {problem}")
+            claim(("settings", item.format), plugin, "settings of format")
+            registry.settings[item.format] = item
+
+        return register
+
+    _call_each(pm, "atrium_register_settings", settings, trace=trace)
     return registry
 
 

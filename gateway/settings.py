@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     ``refund_policy`` decides what a refund does when the refunded activity's points were already
     spent. The default, ``claw_back_available``, takes back only what the member still has and
-    records the rest on the refund posting as ``unrecovered``: a balance never goes negative.
+    records the rest on the refund posting as ``unrecovered``: a balance never goes negative; those
+    points are reclaimed if they come back later (a redemption cancelled, a hold voided).
     ``allow_negative`` takes back everything and leaves the member owing the rest (a negative
     balance, repaid from the next points credited).
     """

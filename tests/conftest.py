@@ -35,6 +35,17 @@ POSTGRES_URL_ENV = "ATRIUM_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "ATRIUM_TEST_REDIS_URL"
 
 MUTABLE_TABLES = (
+    "plugin_settings",
+    "campaign_member_usage",
+    "campaign_budget",
+    "campaign",
+    "transfer_price",
+    "member_tier_history",
+    "tier_policy",
+    "coupon",
+    "benefit_use",
+    "benefit_counter",
+    "shared_benefit",
     "hold",
     "audit_log",
     "idempotency_failure",
@@ -45,7 +56,8 @@ MUTABLE_TABLES = (
     "identity",
     "member",
 )
-"""Tables a test may write; ``tier`` holds the migrated ladder and is kept."""
+"""Tables a test may write; ``tier`` holds the migrated ladder and is kept (a test that changes it
+restores it). ``tier_policy`` may be emptied: no row means the default policy."""
 
 
 def _under_ci() -> bool:

@@ -19,6 +19,7 @@ from gateway.core import Core
 from gateway.identity import IdentityKey, IdentityKind, enrol, normalize_identity
 from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.ledger.postings import MemberRef, PostingResult
+from gateway.persistence.coupon_tables import coupon_table
 from gateway.persistence.models import (
     audit_log_table,
     entry_table,
@@ -31,6 +32,7 @@ from gateway.persistence.models import (
     posting_table,
 )
 from gateway.plugin_api import MoneyInput
+from gateway.tiers import current_ladder
 
 LineItem = tuple[str, str, int, str] | tuple[str, str, int, str, str]
 """``(sku, category, quantity, unit_price[, line_discount])``."""
@@ -45,6 +47,7 @@ TABLES = {
     "idempotency_failure": idempotency_failure_table,
     "audit_log": audit_log_table,
     "hold": hold_table,
+    "coupon": coupon_table,
 }
 
 
@@ -140,7 +143,7 @@ def phone_ref(phone: str, region: str = "CN") -> MemberRef:
 async def enrol_phone(core: Core, phone: str, now: datetime, *, enrolled_format: str | None = "retail") -> int:
     """Enrol a member by phone; returns the member id."""
     return await enrol(
-        core.db, identity=phone_key(phone), ladder=core.ladder, enrolled_format=enrolled_format, now=now
+        core.db, identity=phone_key(phone), ladder=await current_ladder(core), enrolled_format=enrolled_format, now=now
     )
 
 

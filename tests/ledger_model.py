@@ -7,7 +7,9 @@ totals of the group and format accounts. It follows the rules the gateway docume
 docstrings of ``gateway.ledger.*``, ``gateway.merge``, ``gateway.erasure``), written out again
 independently: lots are drawn first-expiring-first, pending lots are released and lapsed holds
 voided by the first write for the member, refunds claw back cumulatively-prorated points from the
-activity's own lots, then expiry, then the wallet, then by policy.
+activity's own lots, then expiry, then the wallet, then by policy, and points a cancellation or a
+hold's settlement returns to a refunded earn's lots are reclaimed up to what its refunds left
+unrecovered.
 
 Every operation runs "in a transaction": :meth:`LedgerModel.attempt` applies it to the model and
 either keeps the change or, when the operation raises :class:`Refused`, restores the state as it
@@ -110,6 +112,7 @@ class MEarn:
     points_due: int = 0
     growth_due: int = 0
     from_expiry: int = 0
+    outstanding: int = 0  # unrecovered by its refunds and not reclaimed since (gateway.ledger.reclaim)
 
 
 @dataclass
@@ -291,6 +294,22 @@ class LedgerModel:
         assert left == 0, f"model inconsistency: member {member.id}'s lots hold less than {points}"
         return draws
 
+    def give_back(self, seq: int, points: int) -> int:
+        """Return ``points`` to lot ``seq`` (unexpired); returns how many the member gets back.
+
+        A refunded earn's outstanding unrecovered points are reclaimed first: they stay out of the
+        lot and go to the issuance account (``gateway.ledger.reclaim``).
+        """
+        lot = self.lot(seq)
+        earn = self.s.earns.get(lot.source.removeprefix("earn:")) if lot.source.startswith("earn:") else None
+        reclaimed = min(points, earn.outstanding) if earn is not None else 0
+        if reclaimed:
+            earn.outstanding -= reclaimed
+            self.s.accounts[self.issuance] += reclaimed
+            self.s.events["refunded points reclaimed on return"] += 1
+        lot.remaining += points - reclaimed
+        return points - reclaimed
+
     def repay_debt(self, member: MMember, balance_before: int, credited: int) -> None:
         if balance_before < 0 and credited > 0:
             self.draw(member, min(-balance_before, credited))
@@ -342,8 +361,7 @@ class LedgerModel:
             rest = points - take
             lot = self.lot(seq)
             if lot.expires_at > now:
-                lot.remaining += rest
-                returned += rest
+                returned += self.give_back(seq, rest) if rest else 0
             else:
                 expired += rest
                 lot.expired_elsewhere += rest
@@ -556,6 +574,7 @@ class LedgerModel:
         earn.points_due += due
         earn.growth_due += growth_due
         earn.from_expiry += from_expiry
+        earn.outstanding += unrecovered
         details = {
             "pointsDue": due,
             "fromPending": from_pending,
@@ -580,21 +599,22 @@ class LedgerModel:
             raise Refused("MEMBER_INACTIVE")
         if redemption.cancelled:
             raise Refused("ALREADY_CANCELLED")
-        restored = 0
+        restored = expired = 0
         for seq, points in redemption.draws:
             lot = self.lot(seq)
             if lot.expires_at > now:
-                lot.remaining += points
-                restored += points
+                restored += self.give_back(seq, points)
             else:
                 lot.expired_elsewhere += points
+                expired += points
         self.s.accounts[self.redemption] -= redemption.cost
-        self.s.accounts[EXPIRY] += redemption.cost - restored
+        self.s.accounts[EXPIRY] += expired
         before = member.wallet
         member.wallet += restored
         self.repay_debt(member, before, restored)
         redemption.cancelled = True
-        return Outcome(restored, member.wallet, {"restored": restored, "expired": redemption.cost - restored})
+        details = {"restored": restored, "expired": expired, "reclaimedPoints": redemption.cost - restored - expired}
+        return Outcome(restored, member.wallet, details)
 
     def adjust(self, ref: tuple[str, Any], key: str, points: int, now: datetime) -> Outcome:
         member = self.lock(ref)

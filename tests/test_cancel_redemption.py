@@ -117,10 +117,10 @@ async def test_cancelling_returns_the_points_to_the_lots_they_came_from(core: Co
 
 async def test_points_of_a_lot_expired_since_go_to_the_expiry_account(core: Core) -> None:
     member_id = await _member(core)
-    old = await earn(core, member_id, "R-OLD", _receipt("500.00", T0 - relativedelta(months=23)), T0)
+    old = await earn(core, member_id, "R-OLD", _receipt("500.00", T0 - relativedelta(months=23, days=10)), T0)
     fresh = await earn(core, member_id, "R-NEW", _receipt("500.00"), T0)
     await redeem(core, _dessert(member_id), now=T0)  # 500 from the old lot (expiring first), 300 from the fresh one
-    later = T0 + relativedelta(months=2)  # the old lot has expired
+    later = T0 + relativedelta(days=25)  # the old lot has expired; the dessert coupon (30 days) has not
 
     cancel = await cancel_redemption(core, _cancel(), now=later)
 

@@ -247,8 +247,8 @@ async def test_a_partial_capture_returns_the_rest_to_the_lots_it_came_from(core:
     assert await _lots(core, member_id) == [0, 180]
     assert await _draws(core, captured.posting.id) == [(newer, -130)]
     assert captured.posting.details["lots"] == [
-        {"lotId": older, "format": "retail", "captured": 100, "returned": 0, "expired": 0},
-        {"lotId": newer, "format": "retail", "captured": 20, "returned": 130, "expired": 0},
+        {"lotId": older, "format": "retail", "captured": 100, "returned": 0, "reclaimed": 0, "expired": 0},
+        {"lotId": newer, "format": "retail", "captured": 20, "returned": 130, "reclaimed": 0, "expired": 0},
     ]
     assert await _entries(core, captured.posting.id) == {
         ("member.held", member_id, -250), ("format.dining.redemption", None, 120), ("member.wallet", member_id, 130),

@@ -15,6 +15,7 @@ from gateway.identity import (
     link_identity,
     normalize_identity,
 )
+from gateway.tiers import current_ladder
 from tests.helpers import count_rows, customer_id_key, enrol_phone, phone_key, snapshot
 
 
@@ -43,7 +44,7 @@ async def test_phone_written_two_ways_finds_the_same_member(core: Core, now: dat
 
 async def test_email_is_found_whatever_its_case(core: Core, now: datetime) -> None:
     key = _normalize(core, IdentityKind.EMAIL, "Li.Wei@Example.COM")
-    member_id = await enrol(core.db, identity=key, ladder=core.ladder, enrolled_format=None, now=now)
+    member_id = await enrol(core.db, identity=key, ladder=await current_ladder(core), enrolled_format=None, now=now)
 
     assert await _member_by(core, _normalize(core, IdentityKind.EMAIL, "li.wei@example.com")) == member_id
 
@@ -69,7 +70,7 @@ async def test_malformed_identity_is_a_typed_error_and_enrols_nobody(
 
     with pytest.raises(AtriumError) as raised:
         key = _normalize(core, kind, value, namespace)
-        await enrol(core.db, identity=key, ladder=core.ladder, enrolled_format="retail", now=now)
+        await enrol(core.db, identity=key, ladder=await current_ladder(core), enrolled_format="retail", now=now)
 
     assert (raised.value.code, raised.value.field) == (code, field)
     assert raised.value.message

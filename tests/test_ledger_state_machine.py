@@ -103,6 +103,7 @@ from gateway.plugin_api import (
     hookimpl,
 )
 from gateway.settings import Settings
+from gateway.tiers import current_ladder
 from tests.conftest import MUTABLE_TABLES, POSTGRES_URL_ENV
 from tests.helpers import phone_key
 from tests.ledger_model import LedgerModel, Outcome, Refused, Reward, TierSpec
@@ -455,9 +456,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.ctx.run(_empty_database(self.ctx.core))
+        self.ladder = self.ctx.run(current_ladder(self.ctx.core))
         config = self.ctx.core.settings
         self.model = LedgerModel(
-            tiers=[TierSpec(t.code, t.rank, t.threshold, t.multiplier) for t in self.ctx.core.ladder.tiers],
+            tiers=[TierSpec(t.code, t.rank, t.threshold, t.multiplier) for t in self.ladder.tiers],
             format_code=FORMAT,
             rewards=REWARDS,
             refund_policy=config.refund_policy,
@@ -626,7 +628,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.say(f"enrol {phone}")
         expected = self.model.enrol_refusal(phone)
         member_id, code = self.call(
-            enrol(self.core.db, identity=phone_key(phone), ladder=self.core.ladder, enrolled_format=FORMAT, now=self.now)
+            enrol(self.core.db, identity=phone_key(phone), ladder=self.ladder, enrolled_format=FORMAT, now=self.now)
         )
         self.history[-1] += f" -> {code or f'member {member_id}'}"
         assert code == expected, self.fail(f"enrol {phone}: the model expects {expected}, the gateway gave {code or member_id}")
@@ -805,7 +807,19 @@ class LedgerMachine(RuleBasedStateMachine):
         holds = self.model.s.holds
         live = [key for key in self.hold_keys[::-1] if holds[key].status == "held" and holds[key].expires_at > self.now]
         others = [key for key in self.hold_keys[::-1] if key not in live]
+        owed = [key for key in live if self._returns_refunded_points(holds[key].draws)]
+        if owed and data.draw(st.booleans(), label="one holding points a refund left unrecovered"):
+            live = owed
         return data.draw(st.sampled_from(live + others), label="hold (live first)")
+
+    def _returns_refunded_points(self, draws: list[tuple[int, int]]) -> bool:
+        """Whether some of ``draws`` come from an earn whose refunds left points unrecovered (reclaimed on return)."""
+        for seq, _ in draws:
+            source = self.model.lot(seq).source
+            earn = self.model.s.earns.get(source.removeprefix("earn:")) if source.startswith("earn:") else None
+            if earn is not None and earn.outstanding > 0:
+                return True
+        return False
 
     def do_capture(self, data: st.DataObject) -> None:
         hold_key = self._draw_hold(data)
@@ -842,6 +856,9 @@ class LedgerMachine(RuleBasedStateMachine):
         spent = [key for key in earns if rank(key) == 0]
         if spent and data.draw(st.booleans(), label="one whose points are spent or expired"):
             earns = spent
+            out = [key for key in spent if self._points_may_come_back(key)]
+            if out and data.draw(st.booleans(), label="one whose points a live hold or a reward may give back"):
+                earns = out
         earn_key = data.draw(st.sampled_from(earns), label="earn (spent first)")
         earned = self.model.s.earns.get(earn_key)
         left = earned.amount_minor - earned.refunded_minor if earned else 100
@@ -849,6 +866,14 @@ class LedgerMachine(RuleBasedStateMachine):
         choices = ([st.just(left), st.integers(1, left), st.integers(1, left)] if left > 0 else []) + [st.just(left + 1)]
         amount = data.draw(st.one_of(*choices), label="refund minor units")
         self.request("F", "refund", earn_key=earn_key, amount=amount)
+
+    def _points_may_come_back(self, earn_key: str) -> bool:
+        """Whether a hold still held or a redemption not cancelled drew from ``earn_key``'s lots: refunding it
+        now may leave points unrecovered that come back later (and are reclaimed then)."""
+        lots = set(self.model.s.earns[earn_key].lots)
+        draws = [h.draws for h in self.model.s.holds.values() if h.status == "held"]
+        draws += [r.draws for r in self.model.s.redemptions.values() if not r.cancelled]
+        return any(seq in lots for drawn in draws for seq, _ in drawn)
 
     def _send_refund(self, key: str, *, earn_key: str, amount: int) -> Any:
         self.say(f"refund {key}: {amount / 100:.2f} yuan of {earn_key}")
@@ -865,6 +890,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def do_cancel(self, data: st.DataObject) -> None:
         redemptions = sorted(self.model.s.redemptions.values(), key=lambda r: (r.cancelled, -int(r.key.split("-")[1])))
+        owed = [r for r in redemptions if not r.cancelled and self._returns_refunded_points(r.draws)]
+        if owed and data.draw(st.booleans(), label="one that spent points a refund left unrecovered"):
+            redemptions = owed
         redemption_key = data.draw(st.sampled_from([r.key for r in redemptions]), label="redemption (not cancelled first)")
         self.request("X", "cancel", redemption_key=redemption_key)
 
@@ -876,8 +904,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if isinstance(expected, Outcome) and code is None:
             details = {name: result.details.get(name) for name in expected.details}
             assert details == expected.details, self.fail(f"cancel details: gateway {details}, model {expected.details}")
-            if details["expired"] and not expected.replayed:
-                self.ctx.stats[("cancel", "expired")] += 1
+            for name in ("expired", "reclaimedPoints"):
+                if details[name] and not expected.replayed:
+                    self.ctx.stats[("cancel", name)] += 1
         return expected, result, code
 
     # --- after every step ------------------------------------------------------------------------
@@ -942,7 +971,11 @@ def test_ledger_state_machine(request: pytest.FixtureRequest, tmp_path: Path, ba
     for (operation, outcome), count in sorted(ctx.stats.items()):
         print(f"  {operation:14} {outcome:24} {count}")
     missing = [item for item in REQUIRED if not ctx.stats[item]]
-    needed = [("refund", "debt"), ("model", "debt repaid")] if policy == "allow_negative" else [("refund", "unrecovered")]
+    needed = (
+        [("refund", "debt"), ("model", "debt repaid")]
+        if policy == "allow_negative"
+        else [("refund", "unrecovered"), ("model", "refunded points reclaimed on return")]
+    )
     missing += [item for item in needed if not ctx.stats[item]]
     assert not missing, f"the run never produced {missing}; widen the strategies"
 
@@ -971,3 +1004,38 @@ def test_a_refund_after_the_activity_points_expired_through_a_cancel_or_a_hold(
         machine.ledger_adds_up()
         machine.request("F", "refund", earn_key="E-1", amount=100_00)  # documented: fromExpiry 100, the member keeps 100
         machine.ledger_adds_up()
+
+
+@pytest.mark.parametrize("via", ["cancel", "void", "lapse", "capture"])
+def test_points_a_refund_left_unrecovered_are_reclaimed_when_a_cancel_or_a_hold_gives_them_back(
+    request: pytest.FixtureRequest, tmp_path: Path, via: str
+) -> None:
+    """Model and gateway agree step by step: E-1's points are spent or held when it is refunded in two
+    halves, then come back; what the refunds left unrecovered goes to the refund, the rest to the member."""
+    with _running_core(request, tmp_path, "sqlite", "claw_back_available") as ctx:
+        machine = type("LedgerMachine_reclaim", (LedgerMachine,), {"ctx": ctx})()
+        member = machine._enrol(machine._new_phone())
+        assert member is not None
+        machine._earn(member, by_phone=False, yuan=150, later_percent=0, pending_days=0, backdate_days=0)  # E-1: 150 pts
+        if via == "cancel":
+            out = machine.request("R", "redeem", member=member, reward="token", quantity=2)  # 100 of them spent
+        else:
+            out = machine.request("H", "hold", member=member, points=100, ttl=None)  # 100 of them held
+            machine.hold_keys.append(out)
+        machine.request("F", "refund", earn_key="E-1", amount=100_00)  # due 100: 50 from the lot, 50 unrecovered
+        machine.ledger_adds_up()
+        if via == "cancel":
+            machine.request("X", "cancel", redemption_key=out)
+        elif via == "void":
+            machine.request("V", "void", hold_key=out)
+        elif via == "capture":
+            machine.request("C", "capture", hold_key=out, points=30)
+        else:
+            machine.now += HOLD_TTL
+            machine._earn(member, by_phone=False, yuan=10, later_percent=0, pending_days=0, backdate_days=0)
+        machine.ledger_adds_up()
+        assert machine.model.s.events["refunded points reclaimed on return"] == 1
+        machine.request("F", "refund", earn_key="E-1", amount=50_00)  # the rest of E-1: 50 pts, from its lot
+        machine.ledger_adds_up()
+        spent_for_good = 30 if via == "capture" else 0  # captured points were paid at the till: they never come back
+        assert machine.model.s.earns["E-1"].outstanding == spent_for_good

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import gateway.persistence.models  # noqa: F401  - registers every table on the metadata
+import gateway.persistence.tables  # noqa: F401  - registers every table on the metadata
 from gateway.persistence.migrate import alembic_config
 from tests.conftest import Backend
 

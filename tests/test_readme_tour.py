@@ -13,7 +13,6 @@ from gateway.core import build_host, open_core
 from gateway.demo import demo_tokens, load_demo
 from gateway.settings import Settings
 
-
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 ROLE_OF_OPERATION = {
@@ -25,8 +24,19 @@ ROLE_OF_OPERATION = {
     "Dessert": "Dining",
     "Catalogue": "Admin",
     "Refund": "Retail",
+    "Return": "Retail",
     "Hold": "Dining",
     "Capture": "Dining",
+    "TierProgress": "Member",
+    "TierPolicy": "Admin",
+    "ParkingBenefit": "Admin",
+    "Parking": "Property",
+    "BenefitsWall": "Member",
+    "MemberDay": "Admin",
+    "Preview": "Retail",
+    "TransferPrice": "Admin",
+    "Settlement": "Admin",
+    "Forecast": "Member",
 }
 """Which printed token each tour operation is pasted with (the README says so above each block)."""
 

@@ -76,7 +76,7 @@ async def test_points_earned_at_retail_redeem_a_dining_dessert(core: Core, now: 
 
     assert (result.kind, result.format, result.reward_code, result.quantity) == ("redeem", "dining", "dessert_voucher", 1)
     assert (result.member_id, result.points, result.growth, result.balance_after) == (member_id, -800, 0, 200)
-    assert len(result.details["voucherCodes"]) == 1
+    assert len(result.details["couponCodes"]) == 1
     assert await member_state(core, member_id) == (200, 1000, "member")
 
     retail_lot, lot_format, remaining = await _lot_of(core, earned)
@@ -199,7 +199,7 @@ async def test_replaying_a_redemption_after_the_balance_is_spent_returns_the_ori
     assert replay.replayed is True
     assert replay.id == original.id
     assert replay == original
-    assert replay.details["voucherCodes"] == original.details["voucherCodes"]
+    assert replay.details["couponCodes"] == original.details["couponCodes"]
     assert await snapshot(core) == after
 
 

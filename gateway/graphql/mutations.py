@@ -106,7 +106,7 @@ class Mutation:
             member_id = await enrol(
                 core.db,
                 identity=key,
-                ladder=core.ladder,
+                ladder=await info.context.ladder(),
                 enrolled_format=principal.format,
                 now=info.context.now(),
                 birth_date=input.birth_date,

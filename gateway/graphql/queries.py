@@ -55,9 +55,9 @@ class Query:
         return [BusinessFormat.from_item(registry.formats[code]) for code in sorted(registry.formats)]
 
     @strawberry.field(description="The tier ladder, lowest first.")
-    def tiers(self, info: Info[Context, None]) -> list[Tier]:
+    async def tiers(self, info: Info[Context, None]) -> list[Tier]:
         _authenticated(info)
-        return [Tier.from_info(tier) for tier in info.context.core.ladder.tiers]
+        return [Tier.from_info(tier) for tier in (await info.context.ladder()).tiers]
 
     @strawberry.field(description="The rewards catalogue across formats, cheapest first; filter by format.")
     def rewards(self, info: Info[Context, None], format: str | None = None) -> list[Reward]:

@@ -1,7 +1,7 @@
 """The one GraphQL schema, composed at start-up from the gateway's types and the plugins' contributions.
 
 Each plugin's activity kind becomes a mutation ``record<Format><Kind>(member, idempotencyKey,
-input)``. A GraphQL name given by two plugins, or by a plugin and the gateway, fails start-up with
+input)``, and one that refunds by parts also ``refund<Format><Kind>(original, idempotencyKey, input)``. A GraphQL name given by two plugins, or by a plugin and the gateway, fails start-up with
 a message naming both: strawberry's ``merge_types`` would only warn.
 """
 
@@ -31,8 +31,12 @@ from strawberry.types import Info
 from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
 from gateway.graphql.admin_mutations import AdminMutation
+from gateway.graphql.benefit_mutations import BenefitMutation, BenefitQuery
+from gateway.graphql.campaigns import CampaignMutation, CampaignQuery
 from gateway.graphql.config_queries import ConfigAuditQuery
 from gateway.graphql.context import Context
+from gateway.graphql.coupon_mutations import CouponMutation, CouponQuery
+from gateway.graphql.earn_preview import EarnPreviewQuery
 from gateway.graphql.hold_mutations import HoldMutation, PointsOffsetQuery
 from gateway.graphql.inputs import MemberRefInput, member_ref
 from gateway.graphql.member_admin_mutations import MemberAdminMutation
@@ -42,19 +46,28 @@ from gateway.graphql.mutations import (
     as_payload,
     posting_payload,
 )
+from gateway.graphql.part_refunds import refund_field_name, refund_mutation
+from gateway.graphql.plugin_queries import PluginQuery
+from gateway.graphql.plugin_settings import PluginSettingsMutation, PluginSettingsQuery
 from gateway.graphql.queries import Query
 from gateway.graphql.reversal_mutations import ReversalMutation
+from gateway.graphql.settlement import SettlementQuery
+from gateway.graphql.tier_mutations import TierMutation
+from gateway.graphql.tier_types import TierQuery
+from gateway.graphql.transfer_price_mutations import TransferPriceMutation
 from gateway.ledger.earn import ActivityRequest, record_activity
 from gateway.plugin_api import ActivityDetails, ActivityKind, MoneyInput
 from gateway.plugins import PluginRegistry
 from gateway.settings import Settings
 
 GatewayMutation: type = merge_types(
-    "Mutation", (Mutation, AdminMutation, MemberAdminMutation, ReversalMutation, HoldMutation)
+    "Mutation", (Mutation, AdminMutation, MemberAdminMutation, ReversalMutation, HoldMutation, CouponMutation, BenefitMutation,
+                 PluginSettingsMutation, CampaignMutation, TransferPriceMutation, TierMutation)
 )
 """The gateway's own mutations: the core ones and the group admins'; plugins' activity mutations join at start-up."""
 
-GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery, ConfigAuditQuery))
+GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery, ConfigAuditQuery, CouponQuery, PluginQuery, BenefitQuery,
+                                           PluginSettingsQuery, CampaignQuery, EarnPreviewQuery, SettlementQuery, TierQuery))
 """The gateway's own query fields: the core ones and the tills' points-plus-cash quote."""
 
 
@@ -125,6 +138,8 @@ def check_clashes(registry: PluginRegistry) -> None:
         contributed.setdefault(plugin, []).append(kind.input_type)
         if kind.details_type is not None:
             contributed[plugin].append(kind.details_type)
+        if kind.refund_input_type is not None:
+            contributed[plugin].append(kind.refund_input_type)
     for plugin, item in registry.graphql_types:
         contributed.setdefault(plugin, []).append(item)
     for plugin in sorted(contributed):
@@ -139,12 +154,13 @@ def check_clashes(registry: PluginRegistry) -> None:
     core_fields = {field.name for field in GatewayMutation.__strawberry_definition__.fields}  # type: ignore[attr-defined]
     for (format_code, name), kind in sorted(registry.activity_kinds.items()):
         plugin = registry.owner[("activity kind", format_code, name)]
-        field_name = activity_field_name(kind)
-        if field_name in core_fields:
-            raise PluginLoadError(f"mutation {field_name!r} of plugin {plugin!r} clashes with the gateway's own")
-        if field_name in fields:
-            raise PluginLoadError(f"mutation {field_name!r} is contributed by both {fields[field_name]!r} and {plugin!r}")
-        fields[field_name] = plugin
+        names = [activity_field_name(kind)] + ([refund_field_name(kind)] if kind.to_refund is not None else [])
+        for field_name in names:
+            if field_name in core_fields:
+                raise PluginLoadError(f"mutation {field_name!r} of plugin {plugin!r} clashes with the gateway's own")
+            if field_name in fields:
+                raise PluginLoadError(f"mutation {field_name!r} is contributed by both {fields[field_name]!r} and {plugin!r}")
+            fields[field_name] = plugin
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -184,7 +200,8 @@ def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Sch
     kinds = sorted(registry.activity_kinds.values(), key=lambda kind: (kind.format, kind.name))
     mutation: type = GatewayMutation
     if kinds:
-        activity = create_type("ActivityMutation", [_activity_mutation(kind) for kind in kinds])
+        refunds = [refund_mutation(kind) for kind in kinds if kind.to_refund is not None]
+        activity = create_type("ActivityMutation", [_activity_mutation(kind) for kind in kinds] + refunds)
         mutation = merge_types("Mutation", (GatewayMutation, activity))
     return AtriumSchema(
         query=GatewayQuery,

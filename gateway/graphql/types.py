@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy import func, select
@@ -12,8 +12,14 @@ from strawberry import relay
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from gateway.coupons import MAX_PAGE as MAX_COUPON_PAGE
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context, as_graphql_error
+from gateway.graphql.coupon_types import (
+    CouponConnection,
+    CouponStatusEnum,
+    member_coupon_page,
+)
 from gateway.graphql.enums import (
     ErrorCodeEnum,
     IdentityKindEnum,
@@ -32,8 +38,12 @@ from gateway.members import IdentityRow, MemberRow
 from gateway.money import Money
 from gateway.persistence.models import member_table, posting_table
 from gateway.plugin_api import Activity, ActivityDetails, RedemptionType, TierInfo
-from gateway.plugin_api import Benefit as BenefitItem
 from gateway.plugin_api import BusinessFormat as FormatItem
+
+if TYPE_CHECKING:
+    from gateway.graphql.benefit_types import MemberBenefit
+    from gateway.graphql.forecast import MemberForecast
+    from gateway.graphql.tier_types import TierChange
 
 
 @strawberry.type(description="A typed, expected failure: switch on `code`; `field` points at the input (null: the whole request).")
@@ -65,7 +75,7 @@ class Tier:
     code: str
     name: str
     rank: int
-    threshold: int = strawberry.field(description="Growth value that qualifies for the tier.")
+    threshold: int = strawberry.field(description="Growth value over the rolling window (see `tierPolicy`) that qualifies for the tier.")
     multiplier: str = strawberry.field(description="Earn multiplier as a decimal string, e.g. \"1.5\".")
 
     @classmethod
@@ -73,51 +83,35 @@ class Tier:
         """Wrap a ladder tier."""
         return cls(code=tier.code, name=tier.name, rank=tier.rank, threshold=tier.threshold, multiplier=str(tier.multiplier))
 
+    @strawberry.field(description="Breadth rule: formats with an earn in the window the tier also needs, to reach and to keep it; null: none.")
+    async def min_formats(self, info: Info[Context, None]) -> int | None:
+        ladder = await info.context.ladder()
+        return ladder.rule(self.code).min_formats if self.code in ladder else None
 
-@strawberry.type(description="Where the member stands on the ladder and how far the next tier is.")
+    @strawberry.field(description="Growth value over the window that keeps the tier at evaluation (the threshold unless set lower).")
+    async def retention_threshold(self, info: Info[Context, None]) -> int:
+        ladder = await info.context.ladder()
+        return ladder.rule(self.code).keep_threshold if self.code in ladder else self.threshold
+
+
+@strawberry.type(description="Where the member stands on the ladder: how far the next tier is, and what keeps the current one.")
 class TierProgress:
     current: Tier
     next: Tier | None
-    growth_value: int
+    growth_value: int = strawberry.field(description="Growth value over the rolling window ending now: what decides the tier.")
     growth_to_next: int | None = strawberry.field(description="Growth value still needed for `next`; null at the top.")
-
-
-@strawberry.type(description="A recurring allowance of a benefit.")
-class Quota:
-    count: int
-    period: str
-
-
-@strawberry.type(description="A benefit of a format, unlocked from a minimum tier.")
-class Benefit:
-    id: str = strawberry.field(description="`<format>.<code>`, stable.")
-    code: str
-    name: str
-    description: str
-    format: BusinessFormat
-    min_tier: Tier
-    quota: Quota | None
-
-    @classmethod
-    def from_item(cls, item: BenefitItem, info: Info[Context, None]) -> "Benefit":
-        """Wrap a registered benefit."""
-        core = info.context.core
-        return cls(
-            id=f"{item.format}.{item.code}",
-            code=item.code,
-            name=item.name,
-            description=item.description,
-            format=BusinessFormat.from_item(core.registry.formats[item.format]),
-            min_tier=Tier.from_info(core.ladder.get(item.min_tier)),
-            quota=Quota(count=item.quota.count, period=item.quota.period) if item.quota else None,
-        )
-
-
-@strawberry.type(description="A benefit as one member sees it: unlocked, or locked until `unlockedBy`.")
-class MemberBenefit:
-    benefit: Benefit
-    unlocked: bool
-    unlocked_by: Tier
+    formats: int = strawberry.field(description="Formats the member earned in within the window.")
+    formats_to_next: int | None = strawberry.field(description="Formats still needed for `next` (its breadth rule); null at the top.")
+    growth_to_keep: int = strawberry.field(
+        description="Growth value still needed by `nextEvaluation` to keep the current tier, counting what will still be in the window then; 0: kept."
+    )
+    formats_to_keep: int = strawberry.field(description="Formats still needed by `nextEvaluation` to keep the current tier; 0: kept.")
+    window_months: int = strawberry.field(description="Length of the rolling window.")
+    window_start: datetime = strawberry.field(description="Start of the window ending now.")
+    next_evaluation: datetime = strawberry.field(description="When tiers are next evaluated (downgrades happen only then).")
+    grace_until: datetime | None = strawberry.field(
+        description="The member failed to keep its tier at an evaluation and keeps it until this evaluation date; null: not in grace."
+    )
 
 
 @strawberry.type(description="A reward of the catalogue, bought with points earned in any format.")
@@ -129,7 +123,14 @@ class Reward:
     format: BusinessFormat
     points: int = strawberry.field(description="Cost of one unit in points.")
     max_quantity: int
-    min_tier: Tier | None
+    min_tier_code: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The tier needed to redeem it; null: everybody.")
+    async def min_tier(self, info: Info[Context, None]) -> Tier | None:
+        if self.min_tier_code is None:
+            return None
+        ladder = await info.context.ladder()
+        return Tier.from_info(ladder.get(self.min_tier_code)) if self.min_tier_code in ladder else None
 
     @classmethod
     def from_item(cls, item: RedemptionType, info: Info[Context, None]) -> "Reward":
@@ -143,7 +144,7 @@ class Reward:
             format=BusinessFormat.from_item(core.registry.formats[item.format]),
             points=item.points,
             max_quantity=min(item.max_quantity, core.settings.max_redemption_quantity),
-            min_tier=Tier.from_info(core.ladder.get(item.min_tier)) if item.min_tier else None,
+            min_tier_code=item.min_tier,
         )
 
 
@@ -337,36 +338,51 @@ class Member(relay.Node):
     def held_points(self) -> int:
         return self.row.held_points
 
-    @strawberry.field(description="Qualifying activity that decides the tier (not spendable).")
+    @strawberry.field(
+        description="Lifetime growth value (not spendable). The tier counts growth over the rolling window: see `tierProgress`."
+    )
     def growth_value(self) -> int:
         return self.row.growth_value
 
     @strawberry.field
-    def tier(self, info: Info[Context, None]) -> Tier:
-        return Tier.from_info(info.context.core.ladder.get(self.row.tier_code))
+    async def tier(self, info: Info[Context, None]) -> Tier:
+        return Tier.from_info((await info.context.ladder()).get(self.row.tier_code))
 
-    @strawberry.field(description="Current tier, next tier and the growth value still needed.")
-    def tier_progress(self, info: Info[Context, None]) -> TierProgress:
-        progress = info.context.core.ladder.progress(self.row.tier_code, self.row.growth_value)
-        return TierProgress(
-            current=Tier.from_info(progress.current),
-            next=Tier.from_info(progress.next) if progress.next else None,
-            growth_value=progress.growth_value,
-            growth_to_next=progress.growth_to_next,
+    @strawberry.field(description="Growth in the window, growth to the next tier, what keeps the current one by the next evaluation, grace.")
+    async def tier_progress(self, info: Info[Context, None]) -> TierProgress:
+        from gateway.graphql.tier_types import member_tier_progress
+
+        return await member_tier_progress(info, self.row)
+
+    @strawberry.field(description="The member's changes of tier, newest first: upgrades at earn, evaluations, admins, merges.")
+    async def tier_history(
+        self, info: Info[Context, None], first: Annotated[int, strawberry.argument(description="1 to 100.")] = 20
+    ) -> list[Annotated["TierChange", strawberry.lazy("gateway.graphql.tier_types")]]:
+        from gateway.graphql.tier_types import member_tier_history
+
+        return await member_tier_history(info, self.row.id, first)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="At the member's recent pace: projected points and growth in 12 months, the projected tier and the rewards "
+        "the projected balance buys (the method is in MemberForecast's description). No recent activity: zeros."
+    )
+    async def forecast(self, info: Info[Context, None]) -> Annotated["MemberForecast", strawberry.lazy("gateway.graphql.forecast")]:
+        from gateway.graphql.forecast import member_forecast_field
+
+        return await member_forecast_field(info, self.row)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description=(
+            "Every benefit across formats, plugins' and shared ones: unlocked, or locked with the tier that unlocks it "
+            "and why; quota'd ones with this period's use."
         )
+    )
+    async def benefits(
+        self, info: Info[Context, None]
+    ) -> list[Annotated["MemberBenefit", strawberry.lazy("gateway.graphql.benefit_types")]]:
+        from gateway.graphql.benefit_types import member_benefits
 
-    @strawberry.field(description="Every benefit across formats, unlocked or locked with the tier that unlocks it.")
-    def benefits(self, info: Info[Context, None]) -> list[MemberBenefit]:
-        core = info.context.core
-        items = sorted(core.registry.benefits.values(), key=lambda b: (core.ladder.get(b.min_tier).rank, b.format, b.code))
-        return [
-            MemberBenefit(
-                benefit=Benefit.from_item(item, info),
-                unlocked=core.ladder.at_least(self.row.tier_code, item.min_tier),
-                unlocked_by=Tier.from_info(core.ladder.get(item.min_tier)),
-            )
-            for item in items
-        ]
+        return await member_benefits(info, self.row)  # type: ignore[return-value]
 
     @strawberry.field
     async def identities(self, info: Info[Context, None]) -> list[Identity]:
@@ -379,6 +395,16 @@ class Member(relay.Node):
     @strawberry.field(description="Points expiring in each of the next `months` months (1 to 60), months with none left out.")
     async def expiring_points(self, info: Info[Context, None], months: int = 12) -> list[ExpiringPoints]:
         return await member_expiring_points(info, self.row.id, months)
+
+    @strawberry.field(description="The member's coupons, newest first; `status` filters (an issued coupon past its expiry reads EXPIRED).")
+    async def coupons(
+        self,
+        info: Info[Context, None],
+        status: CouponStatusEnum | None = None,
+        first: Annotated[int, strawberry.argument(description=f"Page size, 1 to {MAX_COUPON_PAGE}.")] = 20,
+        after: str | None = None,
+    ) -> CouponConnection:
+        return await member_coupon_page(info, self.row.id, status=status, first=first, after=after)
 
     @strawberry.field(description="Earns and redemptions, newest first.")
     async def history(

@@ -13,13 +13,21 @@ those draws back:
   and ``details.lots`` records, lot by lot, what was restored and what expired (a later refund of
   the activity that issued the lot counts those as already expired).
 
+Points restored to the lots of a purchase refunded meanwhile, whose refund could not take them
+back (they were spent by this redemption), are reclaimed for that refund instead of returned
+(:mod:`gateway.ledger.reclaim`): drawn again from the lot by the cancellation, credited to the
+purchase's format issuance account, and listed in ``details.reclaimed``; ``details.restored``
+and ``details.lots[].restored`` count what the member got back.
+
 Entries: the format's redemption account −N (all the redemption's points), the wallet +M (the
-points restored to lots), ``group.expiry`` +(N − M). A member in debt (negative balance) repays it
-first from the restored points (:mod:`gateway.ledger.debt`). A redemption is cancelled at most
+points restored to lots and not reclaimed), ``group.expiry`` +E (the expired ones), each
+purchase format's issuance account +C (the reclaimed ones), N = M + E + C. A member in debt
+(negative balance) repays it first from the restored points (:mod:`gateway.ledger.debt`). A redemption is cancelled at most
 once: a second cancellation under another key is ``ALREADY_CANCELLED`` (and that key stays
-failed). Idempotent by key within ``cancel:<format>``. Voiding what the format fulfilled (voucher
-codes ...) is the format's business: its plugin hears of the cancellation through
-``atrium_posting_committed``.
+failed). Idempotent by key within ``cancel:<format>``. The redemption's coupons, if its reward
+issues them, are cancelled with it, and a redemption with a used or expired coupon is refused
+(``COUPON_NOT_USABLE``, :mod:`gateway.ledger.coupons`). Voiding anything else the format fulfilled
+is the format's business: its plugin hears of the cancellation through ``atrium_posting_committed``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.compensate import find_original, remember_refusals
+from gateway.ledger.coupons import cancel_redemption_coupons
 from gateway.ledger.debt import repay_debt
 from gateway.ledger.holds import catch_up
 from gateway.ledger.postings import (
@@ -49,6 +58,7 @@ from gateway.ledger.postings import (
     request_hash,
     result_from_values,
 )
+from gateway.ledger.reclaim import ReturnedDraw, apply_reclaim, plan_reclaim
 from gateway.ledger.reverse import REVERSIBLE_STATUSES
 from gateway.persistence.models import (
     EXPIRY,
@@ -73,9 +83,15 @@ class CancelRequest:
 
 
 async def _draws(conn: AsyncConnection, redemption_id: int) -> list[Any]:
-    """What the redemption drew from each lot, with the lot's expiry date; the lots locked."""
+    """What the redemption drew from each lot, with the lot's expiry date, activity and format; the lots locked."""
     query = (
-        select(lot_consumption_table.c.lot_id, lot_consumption_table.c.points, lot_table.c.expires_at)
+        select(
+            lot_consumption_table.c.lot_id,
+            lot_consumption_table.c.points,
+            lot_table.c.expires_at,
+            lot_table.c.posting_id.label("activity_id"),
+            lot_table.c.format,
+        )
         .select_from(lot_consumption_table.join(lot_table, lot_table.c.id == lot_consumption_table.c.lot_id))
         .where(lot_consumption_table.c.posting_id == redemption_id)
         .order_by(lot_consumption_table.c.id)
@@ -150,8 +166,16 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                 if sum(int(draw.points) for draw in draws) != spent:
                     raise RuntimeError(f"ledger inconsistency: redemption {redemption.id} drew other than its {spent} pts")
                 restores = [(int(draw.lot_id), int(draw.points)) for draw in draws if draw.expires_at > now]
-                restored = sum(points for _, points in restores)
-                expired = spent - restored
+                reclaim = await plan_reclaim(
+                    conn,
+                    [
+                        ReturnedDraw(int(draw.lot_id), int(draw.activity_id), draw.format, int(draw.points))
+                        for draw in draws
+                        if draw.expires_at > now
+                    ],
+                )
+                expired = spent - sum(points for _, points in restores)
+                restored = spent - expired - reclaim.points
                 balance_after = member.points_balance + restored
                 format_name = core.registry.formats[request.format].name
                 reward = core.registry.reward(request.format, redemption.reward_code or "")
@@ -159,6 +183,8 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                 reason = f"{format_name} reward cancelled: {label} (+{restored} pts)"
                 if expired:
                     reason += f"; {expired} pts came from lots that have expired since and are not returned"
+                if reclaim.points:
+                    reason += f"; {reclaim.points} pts of refunded purchases are taken back, not returned"
                 values = {
                     "member_id": member.id,
                     "kind": "cancel",
@@ -177,7 +203,8 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                             "rule": f"cancel.{request.format}.{redemption.reward_code}",
                             "points": restored,
                             "growth": 0,
-                            "reason": f"{label} cancelled: {spent} pts back, {expired} of them expired",
+                            "reason": f"{label} cancelled: {spent} pts back, {expired} of them expired"
+                            + (f", {reclaim.points} reclaimed by refunds" if reclaim.points else ""),
                         }
                     ],
                     "reward_code": redemption.reward_code,
@@ -187,10 +214,15 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                         "redemptionKey": redemption.idempotency_key,
                         "restored": restored,
                         "expired": expired,
+                        "reclaimedPoints": reclaim.points,
+                        "reclaimed": reclaim.details(),
                         "lots": [
                             {
                                 "lotId": int(draw.lot_id),
-                                "restored": int(draw.points) if draw.expires_at > now else 0,
+                                "restored": int(draw.points) - reclaim.on_lot(int(draw.lot_id))
+                                if draw.expires_at > now
+                                else 0,
+                                "reclaimed": reclaim.on_lot(int(draw.lot_id)),
                                 "expired": 0 if draw.expires_at > now else int(draw.points),
                             }
                             for draw in draws
@@ -200,12 +232,19 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                     "created_at": now,
                 }
                 posting_id = await insert_posting(conn, {**values, "reverses_posting_id": redemption.id})
+                await cancel_redemption_coupons(conn, redemption_id=redemption.id, posting_id=posting_id, now=now)
                 await insert_entries(
                     conn,
                     posting_id,
-                    [(redemption_account(request.format), None, -spent), (WALLET, member.id, restored), (EXPIRY, None, expired)],
+                    [
+                        (redemption_account(request.format), None, -spent),
+                        (WALLET, member.id, restored),
+                        (EXPIRY, None, expired),
+                        *reclaim.legs(),
+                    ],
                 )
                 await restore_lots(conn, posting_id, restores)
+                await apply_reclaim(conn, posting_id, reclaim)
                 if restored:
                     await conn.execute(
                         update(member_table)

@@ -4,7 +4,8 @@ The policy is the group's, with a per-format exception: a point pays ``points_va
 minor units of the group's currency (default 1 fen: 100 pts = CN¥1.00), and points may pay at
 most ``points_offset_cap_percent`` percent of a bill (default 50). ``points_offset_overrides``
 (``{"dining": {"points_value_minor": 2, "cap_percent": 30}}``) changes either for one format; a
-field it leaves out keeps the group's value. Settings, not the plugin, decide: the rate is what
+field it leaves out keeps the group's value. A format's plugin may lower its cap further in its
+own settings (``PluginSettings.points_offset_cap``), never raise it. Settings, not the plugin, decide: the rate is what
 the group pays its formats for a point in settlement, which no single format should set alone.
 
 Integers only, and every rounding favours cash over points:
@@ -52,6 +53,7 @@ from gateway.ledger.postings import (
 from gateway.members import get_members
 from gateway.money import Money
 from gateway.persistence.models import WALLET, member_table, redemption_account
+from gateway.plugin_settings import current_settings
 from gateway.settings import Settings
 
 
@@ -101,15 +103,28 @@ class OffsetRequest:
     idempotency_key: str
 
 
-def offset_policy(settings: Settings, format_code: str) -> OffsetPolicy:
-    """The group's points-plus-cash policy, with ``format_code``'s override applied."""
+def offset_policy(settings: Settings, format_code: str, format_cap: int | None = None) -> OffsetPolicy:
+    """The group's points-plus-cash policy, with ``format_code``'s override applied.
+
+    ``format_cap`` is the format plugin's own cap (its settings' ``points_offset_cap()``): the
+    lower of it and the group's applies, so a format can take fewer points on its bills, not more.
+    """
     override = settings.points_offset_overrides.get(format_code)
     value = settings.points_value_minor
     cap = settings.points_offset_cap_percent
     if override is not None:
         value = override.points_value_minor if override.points_value_minor is not None else value
         cap = override.cap_percent if override.cap_percent is not None else cap
+    if format_cap is not None:
+        cap = min(cap, format_cap)
     return OffsetPolicy(points_value_minor=value, cap_percent=cap)
+
+
+async def format_offset_policy(core: Core, format_code: str) -> OffsetPolicy:
+    """:func:`offset_policy` with the format's current plugin settings (through the configuration cache)."""
+    plugin_settings = await current_settings(core, format_code)
+    format_cap = plugin_settings.points_offset_cap() if plugin_settings is not None else None
+    return offset_policy(core.settings, format_code, format_cap)
 
 
 def _format_name(core: Core, format_code: str) -> str:
@@ -146,7 +161,7 @@ async def quote_points_offset(core: Core, member: MemberRef, format_code: str, b
     if row is None:
         raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, "No such member.", "member")
     require_active(row)
-    policy = offset_policy(core.settings, format_code)
+    policy = await format_offset_policy(core, format_code)
     balance = max(row.available_points, 0)
     cap = policy.max_points(bill)
     return OffsetQuote(
@@ -163,7 +178,7 @@ async def apply_points_offset(core: Core, request: OffsetRequest, *, now: dateti
     format_name = _format_name(core, request.format)
     key = check_idempotency_key(request.idempotency_key)
     bill = _check_bill(core, request.bill)
-    policy = offset_policy(core.settings, request.format)
+    policy = await format_offset_policy(core, request.format)
     limit = policy.max_points(bill)
     points = request.points
     if type(points) is not int or points < 1:

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.campaigns.awards import plan_activity, record_awards
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.debt import repay_debt
-from gateway.ledger.earn_points import plan_earn
 from gateway.ledger.failures import failure_stays_failure
 from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import lot_expires_at
@@ -46,6 +46,9 @@ from gateway.plugin_api import (
     PostingEvent,
     TierChange,
 )
+from gateway.plugin_settings import current_settings
+from gateway.tier_upgrade import tier_after_earn, write_earn_tier_change
+from gateway.tiers import Ladder, current_ladder
 
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -61,11 +64,11 @@ class ActivityRequest:
     input: Any
 
 
-def member_context(core: Core, member: MemberRow) -> MemberContext:
-    """What plugins may know of ``member``."""
+def member_context(core: Core, member: MemberRow, ladder: Ladder) -> MemberContext:
+    """What plugins may know of ``member`` (``ladder``: the request's, from :func:`current_ladder`)."""
     return MemberContext(
         member_id=member.id,
-        tier=core.ladder.get(member.tier_code),
+        tier=ladder.get(member.tier_code),
         growth_value=member.growth_value,
         points_balance=member.points_balance,
         enrolled_at=member.enrolled_at,
@@ -127,6 +130,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     kind = activity_kind(core, request.format, request.kind)
     key = check_idempotency_key(request.idempotency_key)
     draft = _draft(core, kind, request.input, now)
+    settings = await current_settings(core, kind.format)
     scope = f"earn:{kind.format}"
     fingerprint = request_hash(
         {
@@ -138,6 +142,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
             "details": draft.details,
         }
     )
+    ladder = await current_ladder(core)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
             async with core.db.write() as conn:
@@ -148,7 +153,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                     return replay
                 attempt.member_id = member.id
                 require_active(member)
-                context = member_context(core, member)
+                context = member_context(core, member, ladder)
                 activity = Activity(
                     format=kind.format,
                     kind=kind.name,
@@ -157,13 +162,17 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                     occurred_at=(draft.occurred_at or now).astimezone(UTC),
                     store=draft.store,
                     details=dict(draft.details),
+                    settings=settings,
                 )
-                plan = plan_earn(core, activity, context, now=now)
+                planned = await plan_activity(core, conn, member, activity, context, now=now, lock=True)
+                plan = planned.earn
                 tier = context.tier
                 points, growth = plan.points, plan.growth
                 balance_after = member.points_balance + plan.available
-                growth_after = member.growth_value + growth
-                tier_after = core.ladder.after_earning(tier, growth_after)
+                upgrade = await tier_after_earn(
+                    conn, ladder, core.settings.zone, member.id, tier, activity=activity, growth=growth, now=now
+                )
+                tier_after = upgrade.after
                 format_name = core.registry.formats[kind.format].name
                 summary = f"{format_name} {kind.name.replace('_', ' ')}: +{points} pts"
                 if plan.pending:
@@ -221,7 +230,9 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                             for lot in plan.lots
                         ],
                     )
+                await record_awards(conn, planned, member_id=member.id)
                 await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=plan.available)
+                await write_earn_tier_change(conn, upgrade, member_id=member.id, posting_id=posting_id, now=now)
                 await conn.execute(
                     update(member_table)
                     .where(member_table.c.id == member.id)
@@ -229,7 +240,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                         points_balance=member_table.c.points_balance + plan.available,
                         pending_balance=member_table.c.pending_balance + plan.pending,
                         growth_value=member_table.c.growth_value + growth,
-                        tier_code=tier_after.code,
+                        **upgrade.member_values(now),
                     )
                 )
         except IntegrityError as conflict:
@@ -239,5 +250,5 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
         PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)
     )
     if tier_after.code != tier.code:
-        core.host.notify_tier_change(TierChange(member.id, tier, tier_after, f"Reached {growth_after} growth value"))
+        core.host.notify_tier_change(TierChange(member.id, tier, tier_after, upgrade.reason))
     return result

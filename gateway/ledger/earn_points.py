@@ -17,7 +17,7 @@ from typing import Any
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.money import apply_multiplier
-from gateway.plugin_api import Activity, EarnLine, MemberContext
+from gateway.plugin_api import Activity, ActivityRejected, EarnLine, MemberContext
 
 MAX_PENDING_DAYS = 366
 """Longest wait an earn rule may put on points; more is taken for a plugin bug."""
@@ -39,6 +39,8 @@ class EarnPlan:
     lines: list[dict[str, Any]]
     growth: int
     lots: list[LotPlan]
+    base: int = 0
+    """Points the earn rules gave, before any bonus: what tier and campaign multipliers apply to."""
 
     @property
     def points(self) -> int:
@@ -57,12 +59,18 @@ class EarnPlan:
 
 
 def rule_lines(core: Core, activity: Activity, context: MemberContext) -> list[tuple[dict[str, Any], int]]:
-    """Each earn rule's lines for ``activity`` with their ``pending_days``; a bad line is ``PLUGIN_FAILED``."""
+    """Each earn rule's lines for ``activity`` with their ``pending_days``; a bad line is ``PLUGIN_FAILED``.
+
+    A rule may refuse the activity with :class:`ActivityRejected` (a receipt line that claims more
+    than the settings allow): that is the till's error, typed, with its field under ``input``.
+    """
     lines: list[tuple[dict[str, Any], int]] = []
     for rule in core.registry.earn_rules.get(activity.format, []):
         plugin = core.registry.owner[("earn rule", rule.format, rule.code)]
         try:
             produced = rule.compute(activity, context)
+        except ActivityRejected as exc:  # the activity is wrong for these settings or this member: the till's error
+            raise exc.with_field_prefix("input") from None
         except Exception as exc:
             raise AtriumError(
                 ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} failed in earn rule {rule.code!r}: {exc!r}."
@@ -125,4 +133,4 @@ def plan_earn(core: Core, activity: Activity, context: MemberContext, *, now: da
             lines.append({"rule": f"tier.{tier.code}", "points": bonus, "growth": 0, "reason": reason})
         if base + bonus:
             lots.append(LotPlan(points=base + bonus, available_at=available_at, pending=pending))
-    return EarnPlan(lines=lines, growth=sum(line["growth"] for line, _ in produced), lots=lots)
+    return EarnPlan(lines=lines, growth=sum(line["growth"] for line, _ in produced), lots=lots, base=sum(groups.values()))

@@ -24,8 +24,12 @@ its settling posting's rows give, lot by lot, the points that left for good. A c
 first-expiring of the held points (the hold drew first-expiring first, so capturing N is the
 redemption of N at hold time) and gives back the ones that expire last. A point to give back
 whose lot has expired meanwhile does not return to the wallet: it goes to ``group.expiry`` and
-stays consumed. The settling posting's ``details.lots`` says, lot by lot, how many points were
-captured, returned and expired.
+stays consumed. A point to give back to a lot of a purchase refunded while the point was held,
+whose refund could not take it (it was held), is reclaimed for that refund instead
+(:mod:`gateway.ledger.reclaim`): given back to the lot and drawn again by the settling posting,
+credited to the purchase's format issuance account, listed in ``details.reclaimed``. The
+settling posting's ``details.lots`` says, lot by lot, how many points were captured, returned
+(to the wallet), reclaimed and expired.
 
 Idempotency. Placing, capturing and voiding each carry the till's key (scopes ``hold:<format>``,
 ``capture:<format>``, ``void:<format>``); a replay returns the original posting with the hold as
@@ -63,6 +67,7 @@ from gateway.ledger.postings import (
     require_active,
     result_from_values,
 )
+from gateway.ledger.reclaim import ReturnedDraw, apply_reclaim, plan_reclaim
 from gateway.members import MemberRow
 from gateway.persistence.models import (
     EXPIRY,
@@ -433,7 +438,13 @@ async def _settle(
     """Capture ``captured`` points of a held ``hold`` and give back the rest (see the module docstring)."""
     draws = (
         await conn.execute(
-            select(lot_consumption_table.c.lot_id, lot_consumption_table.c.points, lot_table.c.format, lot_table.c.expires_at)
+            select(
+                lot_consumption_table.c.lot_id,
+                lot_consumption_table.c.points,
+                lot_table.c.format,
+                lot_table.c.expires_at,
+                lot_table.c.posting_id.label("activity_id"),
+            )
             .select_from(lot_consumption_table.join(lot_table, lot_table.c.id == lot_consumption_table.c.lot_id))
             .where(lot_consumption_table.c.posting_id == hold.hold_posting_id)
             .order_by(lot_table.c.expires_at, lot_table.c.id)
@@ -442,6 +453,7 @@ async def _settle(
     if sum(int(draw.points) for draw in draws) != hold.points:
         raise RuntimeError(f"ledger inconsistency: hold {hold.id} drew other than its {hold.points} pts from lots")
     lots: list[dict[str, Any]] = []
+    giving_back: list[ReturnedDraw] = []
     to_capture = captured
     for draw in draws:
         take = min(int(draw.points), to_capture)
@@ -450,8 +462,15 @@ async def _settle(
         alive = draw.expires_at > now
         lots.append(
             {"lotId": int(draw.lot_id), "format": draw.format, "captured": take,
-             "returned": rest if alive else 0, "expired": 0 if alive else rest}
+             "returned": rest if alive else 0, "reclaimed": 0, "expired": 0 if alive else rest}
         )
+        if alive and rest:
+            giving_back.append(ReturnedDraw(int(draw.lot_id), int(draw.activity_id), draw.format, rest))
+    reclaim = await plan_reclaim(conn, giving_back)
+    back = [{"lot_id": lot["lotId"], "back": lot["returned"]} for lot in lots if lot["returned"]]
+    for lot in lots:
+        lot["reclaimed"] = reclaim.on_lot(lot["lotId"])
+        lot["returned"] -= lot["reclaimed"]
     returned = sum(lot["returned"] for lot in lots)
     expired = sum(lot["expired"] for lot in lots)
     format_name = _format_name(core, hold.format)
@@ -462,6 +481,11 @@ async def _settle(
         lines.append({"rule": "hold.returned", "points": returned, "growth": 0, "reason": f"{returned} held pts back to the balance"})
     if expired:
         lines.append({"rule": "hold.expired", "points": 0, "growth": 0, "reason": f"{expired} held pts expired while held"})
+    if reclaim.points:
+        lines.append(
+            {"rule": "hold.reclaimed", "points": 0, "growth": 0,
+             "reason": f"{reclaim.points} held pts of refunded purchases taken back by the refunds"}
+        )
     if kind == "capture":
         head = f"{format_name} payment: {captured} of {hold.points} held pts captured"
     elif scope == LAPSE_SCOPE:
@@ -470,6 +494,7 @@ async def _settle(
         head = f"{format_name} hold voided"
     tail = [f"+{returned} pts back"] if returned else []
     tail += [f"{expired} pts expired while held"] if expired else []
+    tail += [f"{reclaim.points} pts of refunded purchases taken back"] if reclaim.points else []
     balance_after = member.points_balance + returned
     values = {
         "member_id": member.id,
@@ -491,6 +516,8 @@ async def _settle(
             "capturedPoints": captured,
             "returnedPoints": returned,
             "expiredPoints": expired,
+            "reclaimedPoints": reclaim.points,
+            "reclaimed": reclaim.details(),
             "lots": lots,
         },
         "occurred_at": occurred_at,
@@ -505,9 +532,9 @@ async def _settle(
             (redemption_account(hold.format), None, captured),
             (WALLET, member.id, returned),
             (EXPIRY, None, expired),
+            *reclaim.legs(),
         ],
     )
-    back = [{"lot_id": lot["lotId"], "back": lot["returned"]} for lot in lots if lot["returned"]]
     if back:
         await conn.execute(
             update(lot_table)
@@ -519,6 +546,7 @@ async def _settle(
             insert(lot_consumption_table),
             [{"posting_id": posting_id, "lot_id": row["lot_id"], "points": -row["back"]} for row in back],
         )
+        await apply_reclaim(conn, posting_id, reclaim)
     moved = await conn.scalar(
         update(member_table)
         .where((member_table.c.id == member.id) & (member_table.c.held_balance >= hold.points))

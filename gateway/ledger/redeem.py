@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.coupons import add_coupon_codes, issue_coupons
 from gateway.ledger.earn import member_context
 from gateway.ledger.failures import failure_stays_failure
 from gateway.ledger.holds import catch_up
@@ -35,6 +36,8 @@ from gateway.plugin_api import (
     RedemptionRequest,
     RedemptionType,
 )
+from gateway.plugin_settings import current_settings
+from gateway.tiers import current_ladder
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
     failed: a retry gets the same error even after the member has earned enough.
     """
     reward = find_reward(core, request.format, request.reward)
+    settings = await current_settings(core, reward.format)
     key = check_idempotency_key(request.idempotency_key)
     limit = min(reward.max_quantity, core.settings.max_redemption_quantity)
     if not isinstance(request.quantity, int) or not 1 <= request.quantity <= limit:
@@ -91,6 +95,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
     scope = f"redeem:{reward.format}"
     fingerprint = request_hash({"reward": reward.code, "quantity": request.quantity})
     now = now.astimezone(UTC)
+    ladder = await current_ladder(core)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
             async with core.db.write() as conn:
@@ -101,9 +106,9 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     return replay
                 attempt.member_id = member.id
                 require_active(member)
-                context = member_context(core, member)
-                if reward.min_tier and not core.ladder.at_least(member.tier_code, reward.min_tier):
-                    needed = core.ladder.get(reward.min_tier).name
+                context = member_context(core, member, ladder)
+                if reward.min_tier and not ladder.at_least(member.tier_code, reward.min_tier):
+                    needed = ladder.get(reward.min_tier).name
                     raise AtriumError(ErrorCode.TIER_TOO_LOW, f"{reward.name} needs {needed} tier or above.", "reward")
                 plugin_request = RedemptionRequest(
                     member=context,
@@ -113,6 +118,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     points=cost,
                     reference=key,
                     requested_at=now,
+                    settings=settings,
                 )
                 _plugin_call(core, reward, "validate", plugin_request)
                 balance_after = await conn.scalar(
@@ -133,6 +139,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned {fulfilment!r}.")
                 details = dict(fulfilment.details)
                 json.dumps(details)
+                coupon_codes = add_coupon_codes(reward, details, request.quantity, now)
                 format_name = core.registry.formats[reward.format].name
                 values = {
                     "member_id": member.id,
@@ -159,6 +166,10 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     conn, posting_id, [(WALLET, member.id, -cost), (redemption_account(reward.format), None, cost)]
                 )
                 await consume_lots(conn, posting_id, draws)
+                if coupon_codes:
+                    await issue_coupons(
+                        conn, reward=reward, member_id=member.id, posting_id=posting_id, codes=coupon_codes, issued_at=now
+                    )
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
     result = result_from_values(posting_id, values)

@@ -10,6 +10,13 @@ with ``R`` the amount refunded so far including this refund,
 (exact integer arithmetic, rounded down: a member never loses a point more than its share, and
 once the whole amount is refunded the refunds have taken exactly ``P`` and ``G``).
 
+``R / A`` is the refunded **share** of the activity. A refund of *parts* (returned lines of a
+receipt, through the format's ``refund<Format><Kind>`` mutation) brings its own share, computed
+by the plugin from what those parts earned (a returned gift card: none; the only earning line:
+all), and the amount it works out from the receipt. Shares add up over the activity's refunds,
+exact fractions, kept on each refund as ``details.shareAfter``; the sum never passes 1 and is 1
+once the whole amount is refunded. A refund by amount has the share ``r / A``, as above.
+
 The points due are taken, in this order, from:
 
 1. the activity's own lots still pending (``member.pending``), then its available lots
@@ -24,6 +31,18 @@ The points due are taken, in this order, from:
    it anyway: the wallet goes below zero by ``details.debt``, a debt no lot holds, repaid from the
    next points the member is credited (:mod:`gateway.ledger.debt`).
 
+Unrecovered points come back to the refund when they come back to the activity's lots. Points
+the activity's lots had given to a hold or a redemption at refund time are unrecovered under
+``claw_back_available``; when the hold is voided or lapses (or is captured in part) or the
+redemption is cancelled, those points return to the activity's lots, and the member would keep
+points of a refunded sale. So points returned to the lots of an activity with *outstanding*
+unrecovered points (the sum of ``details.unrecovered`` over its refunds minus what later
+postings reclaimed for it) are reclaimed instead of returned, up to that amount: the returning
+posting draws them again from the lot, credits them to the activity's format issuance account
+and lists them in ``details.reclaimed: [{originalPostingId, points}]``
+(:mod:`gateway.ledger.reclaim`). Under ``allow_negative`` nothing is unrecovered: the debt is
+repaid from the returned points instead.
+
 The posting is of kind ``reverse``, links the earn through ``reverses_posting_id`` and credits the
 format's issuance account with everything it took; every draw on a lot is recorded in
 ``lot_consumption``. Growth value goes down at once (never below zero), but the tier does not
@@ -34,8 +53,11 @@ key failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
+from math import floor
 from typing import Any
 
 from sqlalchemy import select, update
@@ -65,28 +87,59 @@ from gateway.persistence.models import (
     EXPIRY,
     PENDING,
     WALLET,
-    issuance_account,
     hold_table,
+    issuance_account,
     lot_consumption_table,
     lot_table,
     member_table,
     posting_table,
 )
-from gateway.plugin_api import PostingEvent
+from gateway.plugin_api import EarlierRefund, PostingEvent, RefundDraft
 
 REVERSIBLE_STATUSES = frozenset({"active", "frozen"})
 """Members whose postings can be refunded or cancelled: a frozen member's refund still claws back."""
 
 
 @dataclass(frozen=True)
+class PartRefund:
+    """A refund of parts of an activity (lines of a receipt), which the format's plugin turns into an amount and a share.
+
+    :param request: the till's refund input as JSON: a replay must send the same.
+    :param plan: ``plan(original, earlier)`` returns the :class:`RefundDraft`; called with the
+        member locked, so concurrent refunds of one activity see each other
+        (:mod:`gateway.ledger.part_refund` builds it around the plugin's ``to_refund``).
+    """
+
+    request: Mapping[str, Any]
+    plan: Callable[[PostingResult, tuple[EarlierRefund, ...]], RefundDraft]
+
+
+@dataclass(frozen=True)
 class RefundRequest:
-    """Refund ``amount`` of an earn of ``format``, named by its idempotency key (the receipt id) or posting id."""
+    """Refund ``amount`` of an earn of ``format``, named by its idempotency key (the receipt id) or posting id.
+
+    With ``part`` instead of ``amount``, the format's plugin computes the amount and the share of
+    points from the parts the till names (:class:`PartRefund`).
+    """
 
     format: str
-    amount: Money
+    amount: Money | None
     idempotency_key: str
     original_key: str | None = None
     original_posting_id: int | None = None
+    part: PartRefund | None = None
+
+
+@dataclass(frozen=True)
+class EarlierRefunds:
+    """What an activity's refunds so far add up to."""
+
+    refunded: int
+    points: int
+    growth: int
+    expired: int
+    share: Fraction
+    seen: tuple[EarlierRefund, ...]
 
 
 @dataclass(frozen=True)
@@ -148,20 +201,39 @@ def check_refund_amount(core: Core, amount: Money, original: PostingResult) -> M
     return amount
 
 
-async def _earlier_refunds(conn: AsyncConnection, original_id: int) -> tuple[int, int, int, int]:
-    """``(amount refunded, points due, growth due, points taken from expiry)`` by earlier refunds of ``original_id``."""
+async def _earlier_refunds(conn: AsyncConnection, original: PostingResult) -> EarlierRefunds:
+    """What the earlier refunds of ``original`` refunded, took and shared, oldest first.
+
+    The share so far is the last refund's ``shareAfter``; refunds written before shares were
+    kept count by amount (``refunded / whole``), which is what they took.
+    """
     rows = (
         await conn.execute(
-            select(posting_table.c.amount_minor, posting_table.c.details).where(
-                (posting_table.c.reverses_posting_id == original_id) & (posting_table.c.kind == "reverse")
-            )
+            select(posting_table.c.amount_minor, posting_table.c.details)
+            .where((posting_table.c.reverses_posting_id == original.id) & (posting_table.c.kind == "reverse"))
+            .order_by(posting_table.c.id)
         )
     ).all()
     refunded = sum(int(amount or 0) for amount, _ in rows)
-    points = sum(int(details.get("pointsDue", 0)) for _, details in rows)
-    growth = sum(int(details.get("growthDue", 0)) for _, details in rows)
-    expired = sum(int(details.get("fromExpiry", 0)) for _, details in rows)
-    return refunded, points, growth, expired
+    shares = [Fraction(*details["shareAfter"]) for _, details in rows if details.get("shareAfter")]
+    whole = int(original.amount_minor or 0)
+    currency = original.currency or ""
+    return EarlierRefunds(
+        refunded=refunded,
+        points=sum(int(details.get("pointsDue", 0)) for _, details in rows),
+        growth=sum(int(details.get("growthDue", 0)) for _, details in rows),
+        expired=sum(int(details.get("fromExpiry", 0)) for _, details in rows),
+        share=max(shares) if shares else Fraction(refunded, whole) if whole else Fraction(0),
+        seen=tuple(EarlierRefund(Money(int(amount or 0), currency), dict(details.get("part") or {})) for amount, details in rows),
+    )
+
+
+def share_after(earlier: EarlierRefunds, amount: Money, whole: int, share: Fraction | None) -> Fraction:
+    """The share of the activity's points refunded once this refund is made: never past 1, exactly 1 when all money is back."""
+    if earlier.refunded + amount.minor >= whole:
+        return Fraction(1)
+    after = earlier.share + (Fraction(amount.minor, whole) if share is None else share)
+    return min(after, Fraction(1))
 
 
 async def _original_lots(conn: AsyncConnection, original_id: int) -> list[Any]:
@@ -250,8 +322,9 @@ async def plan_clawback(
     )
 
 
-def _reason(format_name: str, amount: Money, original: PostingResult, clawback: Clawback, growth: int) -> str:
-    text = f"{format_name} refund of {amount.format()} on {original.idempotency_key}: -{clawback.member_points} pts"
+def _reason(format_name: str, amount: Money, original: PostingResult, clawback: Clawback, growth: int, summary: str = "") -> str:
+    what = f" ({summary})" if summary else ""
+    text = f"{format_name} refund of {amount.format()}{what} on {original.idempotency_key}: -{clawback.member_points} pts"
     if growth:
         text += f", -{growth} growth"
     if clawback.from_expiry:
@@ -284,9 +357,15 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
             posting_id=request.original_posting_id,
             field="original",
         )
-    amount = check_refund_amount(core, request.amount, original)
+    amount: Money | None = None
+    if request.part is None:
+        if request.amount is None:
+            raise AtriumError(ErrorCode.INVALID_INPUT, "Say how much is refunded.", "amount")
+        amount = check_refund_amount(core, request.amount, original)
+        fingerprint = request_hash({"original": original.id, "amount": amount.minor, "currency": amount.currency})
+    else:
+        fingerprint = request_hash({"original": original.id, "part": request.part.request})
     scope = f"refund:{request.format}"
-    fingerprint = request_hash({"original": original.id, "amount": amount.minor, "currency": amount.currency})
     allow_negative = core.settings.refund_policy == "allow_negative"
     now = now.astimezone(UTC)
     async with remember_refusals(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
@@ -301,7 +380,18 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                 if member.status not in REVERSIBLE_STATUSES:
                     raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "original")
                 whole = int(original.amount_minor or 0)
-                refunded, points_before, growth_before, expired_taken = await _earlier_refunds(conn, original.id)
+                earlier = await _earlier_refunds(conn, original)
+                refunded, points_before, growth_before, expired_taken = (
+                    earlier.refunded, earlier.points, earlier.growth, earlier.expired
+                )
+                share: Fraction | None = None
+                summary = ""
+                part_details: dict[str, Any] | None = None
+                if request.part is not None:
+                    draft = request.part.plan(original, earlier.seen)
+                    amount = check_refund_amount(core, draft.amount, original)
+                    share, summary, part_details = draft.share, draft.summary, dict(draft.details)
+                assert amount is not None
                 if refunded + amount.minor > whole:
                     left = Money(whole - refunded, amount.currency)
                     raise AtriumError(
@@ -311,15 +401,16 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                         "amount",
                     )
                 total = refunded + amount.minor
-                due = prorate(original.points, total, whole) - points_before
-                growth_due = prorate(original.growth, total, whole) - growth_before
+                shared = share_after(earlier, amount, whole, share)
+                due = max(floor(original.points * shared) - points_before, 0)
+                growth_due = max(floor(original.growth * shared) - growth_before, 0)
                 growth = min(growth_due, member.growth_value)
                 clawback = await plan_clawback(
                     conn, member, original.id, due, expired_taken=expired_taken, allow_negative=allow_negative
                 )
                 balance_after = member.points_balance - clawback.wallet_points
                 format_name = core.registry.formats[request.format].name
-                reason = _reason(format_name, amount, original, clawback, growth)
+                reason = _reason(format_name, amount, original, clawback, growth, summary)
                 details: dict[str, Any] = {
                     "originalPostingId": original.id,
                     "originalKey": original.idempotency_key,
@@ -332,7 +423,10 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                     "fromOtherPoints": clawback.from_wallet,
                     "unrecovered": clawback.unrecovered,
                     "debt": clawback.debt,
+                    "shareAfter": [shared.numerator, shared.denominator],
                 }
+                if part_details is not None:
+                    details["part"] = part_details
                 if growth < growth_due:
                     details["growthUnrecovered"] = growth_due - growth
                 values = {
@@ -353,8 +447,8 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                             "rule": f"refund.{request.format}",
                             "points": -clawback.member_points,
                             "growth": -growth,
-                            "reason": f"{amount.format()} of {Money(whole, amount.currency).format()} refunded: "
-                            f"{due} of the {original.points} pts earned",
+                            "reason": f"{summary or amount.format()} of {Money(whole, amount.currency).format()} "
+                            f"refunded: {due} of the {original.points} pts earned",
                         }
                     ],
                     "amount_minor": amount.minor,

@@ -82,7 +82,13 @@ def _ts(**kwargs: Any) -> Any:
 
 
 class Tier(SQLModel, table=True):
-    """A rung of the group's tier ladder, qualified by lifetime growth value (first version)."""
+    """A rung of the group's tier ladder (see :mod:`gateway.tiers`).
+
+    ``threshold`` is the growth value over the rolling window that qualifies for the tier;
+    ``min_formats`` (optional) the number of formats with an earn in the window it also needs;
+    ``retention_threshold`` (optional, default ``threshold``) the window growth that keeps it at
+    evaluation.
+    """
 
     __tablename__ = "tier"
 
@@ -91,6 +97,8 @@ class Tier(SQLModel, table=True):
     rank: int = Field(unique=True)
     threshold: int = Field(sa_column=Column(BigInteger, nullable=False))
     multiplier: Decimal = Field(sa_column=Column(Numeric(6, 3), nullable=False))
+    min_formats: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    retention_threshold: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class Member(SQLModel, table=True):
@@ -98,7 +106,10 @@ class Member(SQLModel, table=True):
 
     ``points_balance`` caches the ``member.wallet`` account (points available to spend) and
     ``pending_balance`` the ``member.pending`` account (earned, not yet available). ``status`` is
-    ``active`` or ``frozen`` (neither earns nor redeems).
+    ``active`` or ``frozen`` (neither earns nor redeems). ``tier_grace_until``: the member failed
+    to keep its tier at an evaluation and keeps it until then; ``tier_decided_at``: when the tier
+    or grace was last decided (an upgrade at earn, an admin, a merge, or the date of the evaluation
+    that changed it): an evaluation for a date up to then skips the member.
     """
 
     __tablename__ = "member"
@@ -127,6 +138,8 @@ class Member(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="member.id")
     erased_at: datetime | None = _ts(nullable=True)
     birth_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    tier_grace_until: datetime | None = _ts(nullable=True)
+    tier_decided_at: datetime | None = _ts(nullable=True)
 
 
 class Identity(SQLModel, table=True):

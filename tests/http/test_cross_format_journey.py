@@ -60,7 +60,7 @@ async def test_points_earned_at_retail_pay_for_a_dining_reward(client: httpx.Asy
     assert redeemed["errors"] == []
     assert redeemed["posting"]["points"] == -800
     assert redeemed["member"]["pointsBalance"] == 230
-    assert redeemed["posting"]["details"]["voucherCodes"][0].startswith("DIN-")
+    assert redeemed["posting"]["details"]["couponCodes"][0].startswith("DIN-")
 
     me = (await member.data(DASHBOARD))["me"]
     assert me["pointsBalance"] == 230

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,9 +16,11 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.plugin_api import (
     Activity,
     ActivityRejected,
+    CouponSpec,
     EarnLine,
     MemberContext,
     Money,
+    Quota,
     RedemptionRequest,
     TierInfo,
 )
@@ -133,22 +134,28 @@ def test_naive_closing_time_is_rejected() -> None:
     assert isinstance(error, ActivityRejected) and error.field == "closedAt"
 
 
-def test_dessert_fulfilment_gives_one_code_per_dessert() -> None:
+def test_dessert_fulfilment_names_the_vouchers_and_leaves_codes_to_the_gateway() -> None:
     request = RedemptionRequest(
         member=MEMBER, format="dining", reward="dessert_voucher", quantity=2, points=1600, reference="X-1",
         requested_at=datetime(2026, 11, 3, tzinfo=UTC),
     )
-    codes = fulfil_dessert(request).details["voucherCodes"]
-    assert len(set(codes)) == 2 and all(re.fullmatch(r"DIN-[A-Z2-7]{10}", code) for code in codes)
+    fulfilment = fulfil_dessert(request)
+    assert fulfilment.details == {}
+    assert fulfilment.reason.startswith("2 dessert-of-the-day vouchers, valid for 30 days")
 
 
 def test_registrations_match_the_programme() -> None:
     got: list[object] = []
     for hook in ("formats", "activity_kinds", "earn_rules", "benefits", "redemption_types"):
         getattr(atrium_dining, f"atrium_register_{hook}")(got.append)
-    fmt, kind, rule, benefit, reward = got
-    assert (fmt.code, kind.name, kind.input_type.__name__, rule.code) == (
-        "dining", "bill", "DiningBillInput", "food_and_beverage"
+    fmt, kind, rule, bonus, benefit, birthday, reward = got
+    assert (fmt.code, kind.name, kind.input_type.__name__, rule.code, bonus.code) == (
+        "dining", "bill", "DiningBillInput", "food_and_beverage", "off_peak"
     )
+    assert kind.refund_input_type.__name__ == "DiningBillRefundInput"
     assert (benefit.code, benefit.min_tier) == ("priority_queue", "gold")
+    assert (birthday.code, birthday.min_tier, birthday.quota, birthday.birthday_month) == (
+        "birthday_dessert", "member", Quota(1, "year"), True
+    )
     assert (reward.code, reward.points, reward.max_quantity) == ("dessert_voucher", 800, 4)
+    assert reward.coupon == CouponSpec(valid_days=30, item="Dessert of the day", prefix="DIN-")

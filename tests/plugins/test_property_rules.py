@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -21,6 +20,7 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.plugin_api import (
     Activity,
     ActivityRejected,
+    CouponSpec,
     EarnLine,
     MemberContext,
     MoneyInput,
@@ -78,7 +78,9 @@ def rejected(data: PropertyFeePaymentInput) -> AtriumError:
 def test_unit_is_the_store_and_details_are_json_ready() -> None:
     draft = fee_payment_to_activity(payment(unit=" A-1203 ", fee_type=PropertyFeeType.PARKING))
     assert draft.store == "A-1203"
-    assert json.loads(json.dumps(draft.details)) == {"unitCode": "A-1203", "feeType": "parking", "period": "2026-11"}
+    assert json.loads(json.dumps(draft.details)) == {
+        "unitCode": "A-1203", "feeType": "parking", "period": "2026-11", "relation": "owner"
+    }
 
 
 def test_management_fee_earns_one_point_per_two_yuan() -> None:
@@ -128,24 +130,23 @@ def test_naive_payment_time_is_rejected() -> None:
     assert isinstance(error, ActivityRejected) and error.field == "paidAt"
 
 
-def test_parking_fulfilment_gives_hours_and_one_code_per_hour() -> None:
+def test_parking_fulfilment_gives_hours_and_leaves_one_code_per_hour_to_the_gateway() -> None:
     request = RedemptionRequest(
         member=MEMBER, format="property", reward="parking_hour", quantity=3, points=900, reference="X-1",
         requested_at=datetime(2026, 11, 3, tzinfo=UTC),
     )
-    details = fulfil_parking(request).details
-    assert (details["parkingHours"], details["validDays"]) == (3, 30)
-    assert len(set(details["voucherCodes"])) == 3
-    assert all(re.fullmatch(r"PRK-[A-Z2-7]{10}", code) for code in details["voucherCodes"])
+    assert fulfil_parking(request).details == {"parkingHours": 3, "validDays": 30}
 
 
 def test_registrations_match_the_programme() -> None:
     got: list[object] = []
     for hook in ("formats", "activity_kinds", "earn_rules", "benefits", "redemption_types"):
         getattr(atrium_property, f"atrium_register_{hook}")(got.append)
-    fmt, kind, rule, benefit, reward = got
-    assert (fmt.code, kind.name, kind.input_type.__name__, rule.code) == (
-        "property", "fee_payment", "PropertyFeePaymentInput", "fee_rate"
+    fmt, kind, rule, bonus, benefit, reward = got
+    assert (fmt.code, kind.name, kind.input_type.__name__, rule.code, bonus.code) == (
+        "property", "fee_payment", "PropertyFeePaymentInput", "fee_rate", "payment_bonus"
     )
+    assert kind.to_refund is None  # one amount, one rate: the generic refundActivity is exact
     assert (benefit.code, benefit.min_tier, benefit.quota) == ("maintenance_priority", "gold", Quota(4, "year"))
     assert (reward.code, reward.points, reward.max_quantity) == ("parking_hour", 300, 8)
+    assert reward.coupon == CouponSpec(valid_days=30, item="1 hour of visitor parking", prefix="PRK-")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from gateway.plugin_api import (
     Activity,
     ActivityDraft,
     ActivityRejected,
+    CouponSpec,
     EarnLine,
     MemberContext,
     Money,
@@ -109,7 +109,7 @@ def test_excluded_categories_earn_nothing() -> None:
 def test_excluded_amount_is_named_in_reason() -> None:
     line = earn(item("120.00"), item("50.00", category="gift_card"))
     assert line == EarnLine(
-        120, 120, "1 pt per CN¥1 on CN¥120.00 of eligible items (CN¥50.00 of gift cards/tobacco excluded)"
+        120, 120, "1 pt per CN¥1 on CN¥120.00 of eligible items (CN¥50.00 of gift_card excluded)"
     )
 
 
@@ -199,15 +199,14 @@ def test_aware_purchase_time_is_kept() -> None:
     assert purchase_to_activity(purchase(item(), purchased_at=moment)).occurred_at == moment
 
 
-def test_voucher_fulfilment_gives_one_code_per_unit() -> None:
+def test_voucher_fulfilment_states_the_total_value_and_leaves_codes_to_the_gateway() -> None:
     request = RedemptionRequest(
         member=MEMBER, format="retail", reward="voucher_10", quantity=3, points=3000, reference="X-1",
         requested_at=datetime(2026, 11, 3, tzinfo=UTC),
     )
     fulfilment = fulfil_voucher(request)
-    codes = fulfilment.details["voucherCodes"]
-    assert len(set(codes)) == 3 and all(re.fullmatch(r"RET-[A-Z2-7]{10}", code) for code in codes)
-    assert (fulfilment.details["valueMinor"], fulfilment.details["currency"]) == (3000, "CNY")
+    assert fulfilment.details == {"valueMinor": 3000, "currency": "CNY"}
+    assert fulfilment.reason.startswith("3 CN¥10.00 store vouchers (CN¥30.00 in total), valid for 90 days")
     json.dumps(fulfilment.details)
 
 
@@ -219,5 +218,7 @@ def test_registrations_match_the_programme() -> None:
     assert (fmt.code, kind.name, kind.input_type.__name__, rule.code) == (
         "retail", "purchase", "RetailPurchaseInput", "base_rate"
     )
+    assert kind.refund_input_type.__name__ == "RetailPurchaseRefundInput"
     assert (benefit.code, benefit.min_tier) == ("member_price", "silver")
     assert (reward.code, reward.points, reward.max_quantity) == ("voucher_10", 1000, 5)
+    assert reward.coupon == CouponSpec(valid_days=90, face_value=Money(1000, "CNY"), prefix="RET-")

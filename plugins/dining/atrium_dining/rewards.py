@@ -1,21 +1,21 @@
-"""Dining rewards: the dessert of the day, bought with points."""
+"""Dining rewards: the dessert of the day, bought with points, served once at any restaurant."""
 
 from __future__ import annotations
 
-from gateway.plugin_api import Fulfilment, RedemptionRequest, voucher_code
+from gateway.plugin_api import CouponSpec, Fulfilment, RedemptionRequest
 
 VOUCHER_PREFIX = "DIN-"
 
+VALID_DAYS = 30
+"""Days a dessert voucher stays usable after redemption."""
+
+DESSERT_COUPON = CouponSpec(valid_days=VALID_DAYS, item="Dessert of the day", prefix=VOUCHER_PREFIX)
+"""One coupon per dessert: the gateway draws the codes, a restaurant's till looks them up and uses each once."""
+
 
 def fulfil_dessert(request: RedemptionRequest) -> Fulfilment:
-    """Issue one dessert voucher code per unit redeemed.
-
-    Pure apart from drawing random codes: the gateway stores the result with the posting and
-    returns it unchanged on a replay, so nothing here is persisted or sent.
-    """
-    codes = [voucher_code(VOUCHER_PREFIX) for _ in range(request.quantity)]
+    """Describe the dessert vouchers; the gateway issues one coupon code per dessert (:data:`DESSERT_COUPON`)."""
     noun = "voucher" if request.quantity == 1 else "vouchers"
     return Fulfilment(
-        reason=f"{request.quantity} dessert-of-the-day {noun}, valid at every restaurant of the group",
-        details={"voucherCodes": codes},
+        reason=f"{request.quantity} dessert-of-the-day {noun}, valid for {VALID_DAYS} days at every restaurant of the group",
     )

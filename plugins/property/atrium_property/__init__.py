@@ -1,7 +1,21 @@
-"""Atrium's property format: management, parking and utilities fees paid by owners and tenants.
+"""Atrium's property format: management, parking and utilities fees paid by owners, tenants and residents.
 
-Management fees earn 1 point per CN¥2, parking and utilities 1 point per CN¥5; gold members get
-priority maintenance four times a year, and points buy hours of visitor parking.
+What a property office does, and the gateway calls it makes:
+
+- **A fee payment** (``recordPropertyFeePayment``): the unit, the fee type, the month, the
+  amount, the payer's link to the unit (owner, tenant or resident: see
+  :mod:`atrium_property.inputs` for why the link travels with the payment), the notice's due date
+  and whether it was paid by autopay. Management fees earn 1 point per CN¥2, parking and utilities
+  1 point per CN¥5; paying by the due date and paying by autopay each earn a bonus on top.
+- **A refund** of an overpaid fee: the generic ``refundActivity`` (one amount, one rate).
+- **Maintenance**: Gold and up have ``property.maintenance_priority``, four uses a year
+  (``useBenefit`` when the office dispatches a repair).
+- **Visitor parking**: members redeem points for parking hours (``parking_hour``), one coupon per
+  hour that the car park uses once (``useCoupon``).
+- **Points towards the management fee** (积分抵物业费): the office quotes and applies an offset on
+  the fee notice (``pointsOffsetQuote`` / ``applyPointsOffset`` with ``format: "property"``),
+  capped by the group and, lower, by ``points_offset_cap_percent``; it records the fee payment
+  for the cash part.
 """
 
 from __future__ import annotations
@@ -10,13 +24,15 @@ from collections.abc import Callable
 
 from atrium_property.details import PropertyFeePaymentDetails
 from atrium_property.inputs import PropertyFeePaymentInput, fee_payment_to_activity
-from atrium_property.rewards import fulfil_parking
-from atrium_property.rules import fee_rate
+from atrium_property.rewards import PARKING_COUPON, fulfil_parking
+from atrium_property.rules import fee_rate, payment_bonuses
+from atrium_property.settings import PropertySettings
 from gateway.plugin_api import (
     ActivityKind,
     Benefit,
     BusinessFormat,
     EarnRule,
+    FormatSettings,
     Quota,
     RedemptionType,
     hookimpl,
@@ -52,14 +68,36 @@ def atrium_register_activity_kinds(register: Callable[[ActivityKind], None]) -> 
 
 @hookimpl
 def atrium_register_earn_rules(register: Callable[[EarnRule], None]) -> None:
-    """Register the fee rate: management fees earn 1 pt per CN¥2, parking and utilities per CN¥5."""
+    """Register the fee rate (management 1 pt per CN¥2, parking and utilities per CN¥5) and the payment bonuses."""
     register(
         EarnRule(
             format=FORMAT,
             code="fee_rate",
             description="1 point per CN¥2 of management fee, 1 point per CN¥5 of parking or utilities; "
-            "growth value equals points.",
+            "growth value equals points; the rates are property settings admins may change.",
             compute=fee_rate,
+        )
+    )
+    register(
+        EarnRule(
+            format=FORMAT,
+            code="payment_bonus",
+            description="A fee paid by its due date earns 10% more points, one paid by autopay 5% more "
+            "(property settings); bonuses carry no growth value.",
+            compute=payment_bonuses,
+        )
+    )
+
+
+@hookimpl
+def atrium_register_settings(register: Callable[[FormatSettings], None]) -> None:
+    """Register property's settings: fee rates, payment bonuses, the estates' time zone and the offset cap."""
+    register(
+        FormatSettings(
+            format=FORMAT,
+            model=PropertySettings,
+            description="The earn rate of each kind of property fee, the on-time and autopay bonuses, and the cap "
+            "on points paying a fee notice.",
         )
     )
 
@@ -91,5 +129,6 @@ def atrium_register_redemption_types(register: Callable[[RedemptionType], None])
             points=300,
             max_quantity=8,
             fulfil=fulfil_parking,
+            coupon=PARKING_COUPON,
         )
     )

@@ -1,25 +1,23 @@
-"""Property rewards: visitor parking hours bought with points."""
+"""Property rewards: visitor parking hours bought with points, one coupon per hour."""
 
 from __future__ import annotations
 
-from gateway.plugin_api import Fulfilment, RedemptionRequest, voucher_code
+from gateway.plugin_api import CouponSpec, Fulfilment, RedemptionRequest
 
 VALID_DAYS = 30
 """Days a visitor parking voucher stays valid after redemption."""
 
 VOUCHER_PREFIX = "PRK-"
 
+PARKING_COUPON = CouponSpec(valid_days=VALID_DAYS, item="1 hour of visitor parking", prefix=VOUCHER_PREFIX)
+"""One coupon per hour: the gateway draws the codes, the car park's system looks them up and uses each once."""
+
 
 def fulfil_parking(request: RedemptionRequest) -> Fulfilment:
-    """Issue one visitor parking voucher per hour redeemed, valid for :data:`VALID_DAYS` days.
-
-    Pure apart from drawing random codes: the gateway stores the result with the posting and
-    returns it unchanged on a replay, so nothing here is persisted or sent to the barrier system.
-    """
+    """Describe the parking hours; the gateway issues one coupon code per hour (:data:`PARKING_COUPON`)."""
     hours = request.quantity
-    codes = [voucher_code(VOUCHER_PREFIX) for _ in range(hours)]
     noun = "hour" if hours == 1 else "hours"
     return Fulfilment(
         reason=f"{hours} {noun} of visitor parking, one code per hour, valid for {VALID_DAYS} days",
-        details={"parkingHours": hours, "validDays": VALID_DAYS, "voucherCodes": codes},
+        details={"parkingHours": hours, "validDays": VALID_DAYS},
     )

@@ -1,9 +1,12 @@
-"""Property earn rule: management fees earn at twice the rate of parking and utilities."""
+"""Property earn rules: each fee type earns at its rate (management twice the others by default), and fees paid on time or by autopay earn a bonus."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from atrium_property.settings import PropertySettings
 from gateway.plugin_api import (
     Activity,
     EarnLine,
@@ -12,20 +15,20 @@ from gateway.plugin_api import (
     whole_units,
 )
 
-FEE_RATES: dict[str, Decimal] = {
-    "management": Decimal("0.5"),
-    "parking": Decimal("0.2"),
-    "utilities": Decimal("0.2"),
-}
-"""Points per major unit by fee type: 1 pt per CN¥2 of management fee, 1 pt per CN¥5 otherwise.
-Management fees are what the group wants paid on time; parking and utilities are near cost."""
-
 FEE_LABELS: dict[str, str] = {
     "management": "management fee",
     "parking": "parking fee",
     "utilities": "utilities",
 }
 """How each fee type is named in a member's reason line."""
+
+
+def rate_text(rate: Decimal, currency: str) -> str:
+    """``1 pt per CN¥2`` when the rate is one point per whole units, else ``1.5 pts per CN¥1``."""
+    per = Decimal(1) / rate
+    if rate <= 1 and per == per.to_integral_value():
+        return f"1 pt per {whole_units(currency, int(per))}"
+    return f"{rate.normalize():f} pt{'' if rate == 1 else 's'} per {whole_units(currency)}"
 
 
 def fee_rate(activity: Activity, member: MemberContext) -> EarnLine:
@@ -36,14 +39,52 @@ def fee_rate(activity: Activity, member: MemberContext) -> EarnLine:
     written, rather than silently earning nothing.
     """
     fee_type = str(activity.details["feeType"])
-    rate = FEE_RATES.get(fee_type)
+    rate = PropertySettings.of(activity).rate_for(fee_type)
     if rate is None:
         raise ValueError(f"no earn rate for property fee type {fee_type!r}")
     base = activity.amount
     points = points_for(base, rate)
-    per = whole_units(base.currency, int(Decimal(1) / rate))
     reason = (
-        f"1 pt per {per} on {base.format()} {FEE_LABELS[fee_type]} "
+        f"{rate_text(rate, base.currency)} on {base.format()} {FEE_LABELS[fee_type]} "
         f"for unit {activity.details['unitCode']}, {activity.details['period']}"
     )
     return EarnLine(points=points, growth=points, reason=reason)
+
+
+def fee_points(activity: Activity, settings: PropertySettings) -> int:
+    """What the fee earns at its type's rate, before any bonus (0 for a fee type without a rate)."""
+    rate = settings.rate_for(str(activity.details["feeType"]))
+    return points_for(activity.amount, rate) if rate is not None else 0
+
+
+def paid_on_time(activity: Activity, settings: PropertySettings) -> bool | None:
+    """Whether the fee was paid on or before its due date on the estate's calendar; ``None`` without a due date."""
+    due = activity.details.get("dueDate")
+    if due is None:
+        return None
+    return activity.occurred_at.astimezone(ZoneInfo(settings.timezone)).date() <= date.fromisoformat(str(due))
+
+
+def payment_bonuses(activity: Activity, member: MemberContext) -> list[EarnLine] | None:
+    """The on-time and autopay bonuses: each a percentage of the fee's points, rounded down, without growth value.
+
+    Paying by the due date, and paying by automatic debit, save the office reminders and late
+    fees; the group pays for both in points. Only members whose link to the unit is in
+    ``bonus_relations`` get them (everyone by default). ``None`` when neither applies.
+    """
+    settings = PropertySettings.of(activity)
+    if str(activity.details.get("relation", "owner")) not in settings.bonus_relations:
+        return None
+    base = fee_points(activity, settings)
+    lines: list[EarnLine] = []
+    if paid_on_time(activity, settings):
+        bonus = base * settings.on_time_bonus_percent // 100
+        if bonus > 0:
+            reason = f"On-time bonus +{settings.on_time_bonus_percent}% on {base} pts: paid by {activity.details['dueDate']}"
+            lines.append(EarnLine(points=bonus, growth=0, reason=reason))
+    if activity.details.get("autopay"):
+        bonus = base * settings.autopay_bonus_percent // 100
+        if bonus > 0:
+            reason = f"Autopay bonus +{settings.autopay_bonus_percent}% on {base} pts"
+            lines.append(EarnLine(points=bonus, growth=0, reason=reason))
+    return lines or None

@@ -40,6 +40,12 @@ class RetailLineItemInput:
     line_discount: Decimal = strawberry.field(
         default=Decimal("0"), description="Discount on the whole line in major units; at most quantity × unitPrice."
     )
+    member_discount: Decimal = strawberry.field(
+        default=Decimal("0"),
+        description="The member-price saving on the line in major units, for an item marked with a member price "
+        "sold to a member with retail.member_price unlocked; at most the retail member-price percentage of "
+        "quantity × unitPrice.",
+    )
 
 
 @strawberry.input(description="A retail purchase: one receipt from one store.")
@@ -51,7 +57,9 @@ class RetailPurchaseInput:
     purchased_at: datetime | None = strawberry.field(
         default=None, description="When the receipt was paid, with a timezone offset; omitted means now."
     )
-    items: list[RetailLineItemInput] = strawberry.field(description="The receipt's lines, 1 to 500.")
+    items: list[RetailLineItemInput] = strawberry.field(
+        description="The receipt's lines, 1 to 500, in the order printed: a refund names them by number, the first is 1."
+    )
 
 
 def purchase_to_activity(data: RetailPurchaseInput) -> ActivityDraft:
@@ -83,21 +91,38 @@ def purchase_to_activity(data: RetailPurchaseInput) -> ActivityDraft:
 
 
 def _line(item: RetailLineItemInput, currency: str, path: str) -> dict[str, str | int]:
-    """Validate one receipt line and return its JSON-ready facts, net in minor units."""
+    """Validate one receipt line and return its JSON-ready facts, net in minor units.
+
+    A line sold at member price also keeps its gross and its member discount, which the earn rule
+    checks against the member-price percentage; other lines keep only what they always kept.
+    """
     sku = required_text(item.sku, field=f"{path}.sku", max_length=MAX_CODE_LENGTH)
     category = required_text(item.category, field=f"{path}.category", max_length=MAX_CODE_LENGTH).lower()
     if not 1 <= item.quantity <= MAX_QUANTITY:
         raise ActivityRejected(f"The quantity must be between 1 and {MAX_QUANTITY}.", field=f"{path}.quantity")
     unit_price = parse_money(item.unit_price, currency, field=f"{path}.unitPrice", allow_zero=True)
     discount = parse_money(item.line_discount, currency, field=f"{path}.lineDiscount", allow_zero=True)
+    member = parse_money(item.member_discount, currency, field=f"{path}.memberDiscount", allow_zero=True)
     gross = unit_price.minor * item.quantity
     if discount.minor > gross:
         raise ActivityRejected(
             f"The line discount {discount.format()} exceeds the line total {Money(gross, currency).format()}.",
             field=f"{path}.lineDiscount",
         )
-    return {"sku": sku, "category": category, "quantity": item.quantity, "netMinor": gross - discount.minor}
-
+    if discount.minor + member.minor > gross:
+        raise ActivityRejected(
+            f"The line and member discounts together exceed the line total {Money(gross, currency).format()}.",
+            field=f"{path}.memberDiscount",
+        )
+    line: dict[str, str | int] = {
+        "sku": sku,
+        "category": category,
+        "quantity": item.quantity,
+        "netMinor": gross - discount.minor - member.minor,
+    }
+    if member.minor:
+        line.update(grossMinor=gross, memberDiscountMinor=member.minor)
+    return line
 
 
 def _currency(code: str) -> str:
