@@ -36,6 +36,7 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.cancel import CancelRequest, cancel_redemption
 from gateway.ledger.coupons import CouponRow, coupon_from_row, coupon_select, not_usable
 from gateway.ledger.postings import PostingResult, check_idempotency_key
+from gateway.notices import after_commit, notifying_write
 from gateway.persistence.coupon_tables import (
     CANCELLED,
     EXPIRED,
@@ -44,6 +45,7 @@ from gateway.persistence.coupon_tables import (
     coupon_table,
 )
 from gateway.persistence.models import member_table
+from gateway.plugin_api import CouponChange, CouponEvent
 
 MAX_PAGE = 100
 _SPACES = re.compile(r"\s+")
@@ -135,7 +137,7 @@ async def use_coupon(core: Core, request: UseCouponRequest, *, now: datetime) ->
 
 
 async def _use(core: Core, request: UseCouponRequest, key: str, till: str | None, now: datetime) -> CouponUse:
-    async with core.db.write() as conn:
+    async with notifying_write(core) as conn:
         coupon = await find_coupon(conn, request.code, format_code=request.format_code)
         earlier = await _used_with_key(conn, coupon.format, key)
         if earlier is not None:
@@ -150,6 +152,8 @@ async def _use(core: Core, request: UseCouponRequest, key: str, till: str | None
             .returning(coupon_table.c.id)
         )
         current = await find_coupon(conn, coupon.code)
+        if won is not None:
+            after_commit(conn, _event(current, USED, now, till=till))
     if won is not None:
         return CouponUse(current)
     if current.use_key == key:
@@ -255,12 +259,43 @@ async def member_coupons(
 async def expire_coupons(core: Core, *, now: datetime) -> int:
     """Mark every issued coupon past its expiry ``expired``; how many. Safe to rerun or run twice at once.
 
-    No points move: an expired coupon's points stay spent (see the module docstring).
+    No points move: an expired coupon's points stay spent (see the module docstring). The plugins
+    are told of each coupon marked, once the run commits.
     """
-    async with core.db.write() as conn:
-        result = await conn.execute(
-            update(coupon_table)
-            .where((coupon_table.c.status == ISSUED) & (coupon_table.c.expires_at <= now.astimezone(UTC)))
-            .values(status=EXPIRED)
-        )
-    return int(result.rowcount)
+    async with notifying_write(core) as conn:
+        expired = (
+            await conn.execute(
+                update(coupon_table)
+                .where((coupon_table.c.status == ISSUED) & (coupon_table.c.expires_at <= now.astimezone(UTC)))
+                .values(status=EXPIRED)
+                .returning(coupon_table.c.id)
+            )
+        ).scalars().all()
+        ids = sorted(int(coupon_id) for coupon_id in expired)
+        for start in range(0, len(ids), _EVENT_BATCH):
+            rows = await conn.execute(
+                coupon_select().where(coupon_table.c.id.in_(ids[start : start + _EVENT_BATCH])).order_by(coupon_table.c.id)
+            )
+            for row in rows.all():
+                coupon = coupon_from_row(row)
+                after_commit(conn, _event(coupon, EXPIRED, coupon.expires_at))
+    return len(ids)
+
+
+_EVENT_BATCH = 1000
+"""Coupons read back per statement to tell the plugins of an expiry run."""
+
+
+def _event(coupon: CouponRow, kind: CouponChange, at: datetime, *, till: str | None = None) -> CouponEvent:
+    """What the plugins are told of ``coupon`` changing to ``kind``."""
+    return CouponEvent(
+        coupon_id=coupon.id,
+        code=coupon.code,
+        member_id=coupon.member_id,
+        format=coupon.format,
+        reward=coupon.reward_code,
+        kind=kind,
+        redemption_posting_id=coupon.redemption_posting_id,
+        at=at,
+        till=till,
+    )

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from gateway.plugin_api import (
         ActivityKind,
         Benefit,
+        BenefitUseEvent,
         BusinessFormat,
+        CouponEvent,
         EarnRule,
         FormatSettings,
         PostingEvent,
@@ -115,12 +117,36 @@ def atrium_register_settings(register: Callable[[FormatSettings], None]) -> None
 
 @hookspec
 def atrium_posting_committed(event: PostingEvent) -> None:
-    """Be told of a committed earn, redemption, refund or cancellation (to notify a till, a CRM, a message bus).
+    """Be told of every committed posting, of every kind and format (to notify a till, a CRM, a message bus).
 
-    Called after the commit; the posting stands whatever the hook does. An exception is logged
+    Called once per posting after its transaction committed (never for a replayed request or a
+    rolled-back transaction); the posting stands whatever the hook does. An exception is logged
     with the plugin's name and swallowed.
 
-    :param event: the committed :class:`~gateway.plugin_api.PostingEvent`.
+    :param event: the committed :class:`~gateway.plugin_api.PostingEvent`; ``event.kind`` says
+        what it did (:data:`~gateway.plugin_api.PostingKind`).
+    """
+
+
+@hookspec
+def atrium_coupon_changed(event: CouponEvent) -> None:
+    """Be told that a coupon was issued, used, cancelled or marked expired (to track coupon usage).
+
+    Called once per coupon and change after the commit, like ``atrium_posting_committed``;
+    exceptions are logged and swallowed.
+
+    :param event: the :class:`~gateway.plugin_api.CouponEvent`.
+    """
+
+
+@hookspec
+def atrium_benefit_use_changed(event: BenefitUseEvent) -> None:
+    """Be told that a benefit was used, or a use cancelled (to track benefit usage, update a POS).
+
+    Called once per use and once per cancellation after the commit; exceptions are logged and
+    swallowed.
+
+    :param event: the :class:`~gateway.plugin_api.BenefitUseEvent`.
     """
 
 

@@ -431,18 +431,101 @@ class RedemptionType:
 # --- notifications ------------------------------------------------------------------------------
 
 
+PostingKind = Literal[
+    "earn", "redeem", "reverse", "cancel", "hold", "capture", "void", "offset", "adjust", "release", "expire", "merge"
+]
+"""What a committed posting did; the ``kind`` of a :class:`PostingEvent` and, upper-cased, of ``Posting.kind``.
+
+``earn`` an activity earned points; ``redeem`` a reward was bought; ``reverse`` an activity was
+refunded (wholly, by amount or by parts); ``cancel`` a redemption was cancelled (with its coupons);
+``hold`` points were reserved at a till; ``capture`` held points were spent, the rest given back;
+``void`` a hold was given back, by the till or because it lapsed (then ``reference`` is ``None``);
+``offset`` points paid part of a bill; ``adjust`` an admin credited or debited points; ``release``
+pending points became spendable; ``expire`` points passed their expiry date (one posting per member
+per run); ``merge`` a member record was merged into this member. New kinds may be added: ignore
+kinds you do not know.
+"""
+
+
 @dataclass(frozen=True)
 class PostingEvent:
-    """A committed posting, as notification hooks see it."""
+    """A committed posting, as notification hooks see it.
+
+    :param kind: what it did (:data:`PostingKind`).
+    :param format: the format it belongs to; ``"group"`` for postings of the whole group (an admin
+        adjustment, a merge, a release or expiry spanning several formats).
+    :param points: the posting's points as the member's history shows them: negative for a
+        redemption, a hold, an offset, a refund, an expiry; an earn and a refund count pending
+        points too, a merge the merged record's pending and held points.
+    :param balance_after: the member's spendable balance after the posting.
+    :param occurred_at: when it happened (an expiry's or a lapse's date, an activity's time).
+    :param reference: the idempotency key the caller gave (a receipt or bill id, an admin's key);
+        ``None`` for postings the gateway makes by itself (release, expire, a lapsed hold's void, merge).
+    """
 
     posting_id: int
     member_id: int
-    kind: Literal["earn", "redeem", "reverse", "cancel"]
+    kind: PostingKind
     format: str
     points: int
     growth: int
     balance_after: int
     reason: str
+    occurred_at: datetime | None = None
+    reference: str | None = None
+
+
+CouponChange = Literal["issued", "used", "cancelled", "expired"]
+"""What happened to a coupon: a redemption ``issued`` it, a till ``used`` it, its redemption was
+``cancelled`` (the points went back), or the expiry job marked it ``expired`` (no points back)."""
+
+
+@dataclass(frozen=True)
+class CouponEvent:
+    """A committed change of one coupon, as ``atrium_coupon_changed`` sees it.
+
+    :param code: the coupon's code, as printed for the member.
+    :param member_id: the member the coupon belongs to now (the survivor after a merge).
+    :param format: the issuing format, the only one whose tills can use it.
+    :param reward: the code of the reward (redemption type) that issued it.
+    :param at: when it was issued, used or cancelled, or (``expired``) when its validity ended.
+    :param till: for ``used``: the till or store the caller named, if any.
+    :param cancel_posting_id: for ``cancelled``: the cancellation's posting.
+    """
+
+    coupon_id: int
+    code: str
+    member_id: int
+    format: str
+    reward: str
+    kind: CouponChange
+    redemption_posting_id: int
+    at: datetime
+    till: str | None = None
+    cancel_posting_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BenefitUseEvent:
+    """A committed use of a benefit, or its cancellation, as ``atrium_benefit_use_changed`` sees it.
+
+    :param benefit: the benefit's id, ``<format>.<code>`` or ``group.<code>`` for a shared one.
+    :param format: the format where it was used; ``None`` when the caller did not say.
+    :param kind: ``"use"``, or ``"cancel"`` when a use was cancelled and its quota given back.
+    :param reference: the caller's idempotency key of the use.
+    :param remaining_in_period: what was left of the quota in the period right after the use
+        (``None`` for a benefit without quota, and for a cancellation).
+    """
+
+    use_id: int
+    member_id: int
+    benefit: str
+    format: str | None
+    quantity: int
+    kind: Literal["use", "cancel"]
+    at: datetime
+    reference: str
+    remaining_in_period: int | None = None
 
 
 @dataclass(frozen=True)
@@ -464,7 +547,10 @@ __all__ = [
     "ActivityRejected",
     "AtriumError",
     "Benefit",
+    "BenefitUseEvent",
     "BusinessFormat",
+    "CouponChange",
+    "CouponEvent",
     "CouponSpec",
     "EarlierRefund",
     "EarnLine",
@@ -477,6 +563,7 @@ __all__ = [
     "MoneyInput",
     "PluginSettings",
     "PostingEvent",
+    "PostingKind",
     "Quota",
     "RedemptionRejected",
     "RedemptionRequest",

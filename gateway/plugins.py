@@ -32,7 +32,9 @@ from gateway.plugin_api import (
     ActivityDetails,
     ActivityKind,
     Benefit,
+    BenefitUseEvent,
     BusinessFormat,
+    CouponEvent,
     EarnRule,
     FormatSettings,
     PostingEvent,
@@ -91,20 +93,28 @@ class PluginHost:
 
     def notify_posting(self, event: PostingEvent) -> None:
         """Tell every plugin about a committed posting; a raising plugin is logged, never fatal."""
-        self._notify("atrium_posting_committed", event=event)
+        self._notify("atrium_posting_committed", "the posting", event=event)
 
     def notify_tier_change(self, change: TierChange) -> None:
         """Tell every plugin about a tier change; a raising plugin is logged, never fatal."""
-        self._notify("atrium_tier_changed", change=change)
+        self._notify("atrium_tier_changed", "the tier change", change=change)
 
-    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+    def notify_coupon(self, event: CouponEvent) -> None:
+        """Tell every plugin about a coupon issued, used, cancelled or expired; a raising plugin is logged."""
+        self._notify("atrium_coupon_changed", "the coupon change", event=event)
+
+    def notify_benefit_use(self, event: BenefitUseEvent) -> None:
+        """Tell every plugin about a benefit used or a use cancelled; a raising plugin is logged."""
+        self._notify("atrium_benefit_use_changed", "the benefit use", event=event)
+
+    def _notify(self, hook_name: str, what: str, **kwargs: Any) -> None:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             if self.trace:
                 log.debug("calling %s of plugin %r with %r", hook_name, impl.plugin_name, kwargs)
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception:  # noqa: BLE001 - isolation is the point
-                log.exception("plugin %r raised in %s; the posting stands", impl.plugin_name, hook_name)
+                log.exception("plugin %r raised in %s; %s stands", impl.plugin_name, hook_name, what)
 
 
 def _entry_points(allowlist: Sequence[str] | None) -> list[EntryPoint]:

@@ -38,8 +38,10 @@ from gateway.ledger.postings import (
     require_active,
     survivor_of,
 )
+from gateway.notices import after_commit, notifying_write
 from gateway.persistence.benefit_tables import benefit_counter_table, benefit_use_table
 from gateway.persistence.models import identity_table, member_table
+from gateway.plugin_api import BenefitUseEvent
 from gateway.tiers import current_ladder
 
 MAX_QUANTITY = 100
@@ -241,7 +243,7 @@ async def use_benefit(core: Core, request: UseRequest, *, now: datetime) -> Bene
     shared = await shared_benefits(core)
     ladder = await current_ladder(core)
     try:
-        async with core.db.write() as conn:
+        async with notifying_write(core) as conn:
             member = await lock_member(conn, request.member)
             found = await _find_use(conn, scope, key)
             if found is not None:
@@ -281,6 +283,20 @@ async def use_benefit(core: Core, request: UseRequest, *, now: datetime) -> Bene
                 "cancelled_at": None,
             }
             use_id = await conn.scalar(insert(benefit_use_table).values(**values).returning(benefit_use_table.c.id))
+            after_commit(
+                conn,
+                BenefitUseEvent(
+                    use_id=int(use_id),
+                    member_id=member.id,
+                    benefit=benefit.id,
+                    format=where,
+                    quantity=request.quantity,
+                    kind="use",
+                    at=now,
+                    reference=key,
+                    remaining_in_period=None if used is None else max(benefit.quota.count - used, 0),
+                ),
+            )
     except IntegrityError:
         async with core.db.read() as conn:
             found = await _find_use(conn, scope, key)
@@ -304,8 +320,8 @@ async def cancel_benefit_use(core: Core, *, scope: str, idempotency_key: str, no
         found = await _find_use(conn, stored_scope, key)
     if found is None:
         raise AtriumError(ErrorCode.BENEFIT_NOT_FOUND, f"No benefit use has the key {key!r}.", "idempotencyKey")
-    async with core.db.write() as conn:
-        await lock_member(conn, MemberRef(member_id=found.member_id))
+    async with notifying_write(core) as conn:
+        member = await lock_member(conn, MemberRef(member_id=found.member_id))
         found = await _find_use(conn, stored_scope, key)
         if found.cancelled_at is not None:
             return _result(found, replayed=True)
@@ -325,6 +341,19 @@ async def cancel_benefit_use(core: Core, *, scope: str, idempotency_key: str, no
                 )
                 .values(used=counter.c.used - found.quantity)
             )
+        after_commit(
+            conn,
+            BenefitUseEvent(
+                use_id=int(found.id),
+                member_id=member.id,
+                benefit=found.benefit,
+                format=found.format,
+                quantity=int(found.quantity),
+                kind="cancel",
+                at=now,
+                reference=key,
+            ),
+        )
     mapping = dict(found._mapping)
     mapping["cancelled_at"] = now
     return BenefitUseResult(**{name: mapping[name] for name in BenefitUseResult.__dataclass_fields__ if name != "replayed"})

@@ -35,6 +35,7 @@ from gateway.ledger.postings import (
     request_hash,
     result_from_values,
 )
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     ADJUSTMENT,
     GROUP_FORMAT,
@@ -83,7 +84,7 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
     now = now.astimezone(UTC)
     async with failure_stays_failure(core.db, scope=ADJUST_SCOPE, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, request.member)
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, ADJUST_SCOPE, key, fingerprint, member.id)

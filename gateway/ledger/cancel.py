@@ -60,6 +60,7 @@ from gateway.ledger.postings import (
 )
 from gateway.ledger.reclaim import ReturnedDraw, apply_reclaim, plan_reclaim
 from gateway.ledger.reverse import REVERSIBLE_STATUSES
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     EXPIRY,
     WALLET,
@@ -69,7 +70,6 @@ from gateway.persistence.models import (
     posting_table,
     redemption_account,
 )
-from gateway.plugin_api import PostingEvent
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
     now = now.astimezone(UTC)
     async with remember_refusals(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, MemberRef(member_id=redemption.member_id))
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -232,7 +232,9 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                     "created_at": now,
                 }
                 posting_id = await insert_posting(conn, {**values, "reverses_posting_id": redemption.id})
-                await cancel_redemption_coupons(conn, redemption_id=redemption.id, posting_id=posting_id, now=now)
+                await cancel_redemption_coupons(
+                    conn, redemption_id=redemption.id, posting_id=posting_id, member_id=member.id, now=now
+                )
                 await insert_entries(
                     conn,
                     posting_id,
@@ -254,8 +256,4 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                 await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=restored)
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, redemption.member_id)
-    result = result_from_values(posting_id, values)
-    core.host.notify_posting(
-        PostingEvent(posting_id, member.id, "cancel", request.format, restored, 0, balance_after, result.reason)
-    )
-    return result
+    return result_from_values(posting_id, values)

@@ -52,6 +52,7 @@ from gateway.ledger.postings import (
 )
 from gateway.members import get_members
 from gateway.money import Money
+from gateway.notices import notifying_write
 from gateway.persistence.models import WALLET, member_table, redemption_account
 from gateway.plugin_settings import current_settings
 from gateway.settings import Settings
@@ -198,7 +199,7 @@ async def apply_points_offset(core: Core, request: OffsetRequest, *, now: dateti
     locale = core.settings.locale
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, request.member)
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)

@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import AtriumError, ErrorCode
+from gateway.notices import after_commit
 from gateway.persistence.coupon_tables import (
     CANCELLED,
     EXPIRED,
@@ -31,7 +32,7 @@ from gateway.persistence.coupon_tables import (
     coupon_table,
 )
 from gateway.persistence.models import member_table
-from gateway.plugin_api import VOUCHER_ALPHABET, CouponSpec, RedemptionType
+from gateway.plugin_api import VOUCHER_ALPHABET, CouponEvent, CouponSpec, RedemptionType
 
 CODE_LENGTH = 12
 """Random characters after the prefix: 60 bits, from an alphabet without look-alikes."""
@@ -131,12 +132,15 @@ async def issue_coupons(
     codes: list[str],
     issued_at: datetime,
 ) -> None:
-    """Insert one ``issued`` coupon per code for redemption ``posting_id`` (one statement)."""
+    """Insert one ``issued`` coupon per code for redemption ``posting_id`` (one statement).
+
+    The plugins are told of each coupon (``issued``) once the redemption commits.
+    """
     spec = reward.coupon
     assert spec is not None, "only rewards with a CouponSpec issue coupons"
     face = spec.face_value
-    await conn.execute(
-        insert(coupon_table),
+    issued = await conn.execute(
+        insert(coupon_table).returning(coupon_table.c.id, coupon_table.c.code, sort_by_parameter_order=True),
         [
             {
                 "code": code,
@@ -154,6 +158,14 @@ async def issue_coupons(
             for code in codes
         ],
     )
+    for row in issued.all():
+        after_commit(
+            conn,
+            CouponEvent(
+                coupon_id=int(row.id), code=row.code, member_id=member_id, format=reward.format, reward=reward.code,
+                kind=ISSUED, redemption_posting_id=posting_id, at=issued_at,
+            ),
+        )
 
 
 def not_usable(coupon: CouponRow, now: datetime, *, field: str, cancelling: bool = False) -> AtriumError:
@@ -178,13 +190,14 @@ def not_usable(coupon: CouponRow, now: datetime, *, field: str, cancelling: bool
 
 
 async def cancel_redemption_coupons(
-    conn: AsyncConnection, *, redemption_id: int, posting_id: int, now: datetime
+    conn: AsyncConnection, *, redemption_id: int, posting_id: int, member_id: int, now: datetime
 ) -> int:
-    """Mark every coupon of redemption ``redemption_id`` cancelled by ``posting_id``; how many.
+    """Mark every coupon of redemption ``redemption_id`` (of member ``member_id``) cancelled by ``posting_id``; how many.
 
     Refuses with ``COUPON_NOT_USABLE`` (the caller's transaction must roll back) when any of them
     is no longer ``issued`` and unexpired: a used coupon was honoured, and an expired one returns
-    no points. Redemptions that issued no coupons pass untouched (0).
+    no points. Redemptions that issued no coupons pass untouched (0). The plugins are told of each
+    coupon cancelled once the cancellation commits.
     """
     cancelled = (
         await conn.execute(
@@ -195,9 +208,9 @@ async def cancel_redemption_coupons(
                 & (coupon_table.c.expires_at > now)
             )
             .values(status=CANCELLED, cancelled_at=now, cancel_posting_id=posting_id)
-            .returning(coupon_table.c.id)
+            .returning(coupon_table.c.id, coupon_table.c.code, coupon_table.c.format, coupon_table.c.reward_code)
         )
-    ).scalars().all()
+    ).all()
     blocking = (
         await conn.execute(
             coupon_select()
@@ -208,21 +221,31 @@ async def cancel_redemption_coupons(
     ).first()
     if blocking is not None:
         raise not_usable(coupon_from_row(blocking), now, field="redemption", cancelling=True)
+    for row in sorted(cancelled, key=lambda row: int(row.id)):
+        after_commit(
+            conn,
+            CouponEvent(
+                coupon_id=int(row.id), code=row.code, member_id=member_id, format=row.format, reward=row.reward_code,
+                kind=CANCELLED, redemption_posting_id=redemption_id, at=now, cancel_posting_id=posting_id,
+            ),
+        )
     return len(cancelled)
 
 
 def add_coupon_codes(reward: RedemptionType, details: dict[str, Any], quantity: int, now: datetime) -> list[str]:
     """Draw ``quantity`` codes for a coupon reward and write them into ``details``; ``[]`` for other rewards.
 
-    ``PLUGIN_FAILED`` when the plugin's fulfilment used a key the gateway writes (:data:`RESERVED_DETAILS`).
+    ``PLUGIN_FAILED`` when the plugin's fulfilment used a key the gateway writes (:data:`RESERVED_DETAILS`),
+    whatever the reward: ``couponCodes`` in a redemption's details is the gateway's declaration of
+    the coupons it issued, which ``atrium ledger verify`` holds the coupon table to.
     """
-    if reward.coupon is None:
-        return []
     clash = sorted(RESERVED_DETAILS & details.keys())
     if clash:
         raise AtriumError(
             ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned details {clash}: the gateway writes those keys."
         )
+    if reward.coupon is None:
+        return []
     codes = new_coupon_codes(reward.coupon, quantity)
     details.update(coupon_details(codes, coupon_expiry(reward.coupon, now)))
     return codes

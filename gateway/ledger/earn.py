@@ -31,6 +31,7 @@ from gateway.ledger.postings import (
     result_from_values,
 )
 from gateway.members import MemberRow
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     PENDING,
     WALLET,
@@ -43,7 +44,6 @@ from gateway.plugin_api import (
     ActivityDraft,
     ActivityKind,
     MemberContext,
-    PostingEvent,
     TierChange,
 )
 from gateway.plugin_settings import current_settings
@@ -145,7 +145,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     ladder = await current_ladder(core)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, request.member)
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -246,9 +246,6 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
     result = result_from_values(posting_id, values)
-    core.host.notify_posting(
-        PostingEvent(posting_id, member.id, "earn", kind.format, points, growth, balance_after, result.reason)
-    )
     if tier_after.code != tier.code:
         core.host.notify_tier_change(TierChange(member.id, tier, tier_after, upgrade.reason))
     return result

@@ -32,6 +32,7 @@ from gateway.ledger.postings import (
     lock_member,
     request_hash,
 )
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     EXPIRY,
     GROUP_FORMAT,
@@ -100,7 +101,7 @@ async def expire_points(core: Core, *, now: datetime) -> ExpiryReport:
 
 
 async def _expire_member(core: Core, member_id: int, *, now: datetime) -> MemberExpiry | None:
-    async with core.db.write() as conn:
+    async with notifying_write(core) as conn:
         member = await lock_member(conn, MemberRef(member_id=member_id))
         member = await catch_up(core, conn, member, now=now)
         query = (

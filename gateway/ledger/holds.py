@@ -69,6 +69,7 @@ from gateway.ledger.postings import (
 )
 from gateway.ledger.reclaim import ReturnedDraw, apply_reclaim, plan_reclaim
 from gateway.members import MemberRow
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     EXPIRY,
     HELD,
@@ -234,7 +235,7 @@ async def sweep_holds(core: Core, *, now: datetime) -> HoldSweep:
         ).scalars().all()
     sweep = HoldSweep(now=now)
     for member_id in due:
-        async with core.db.write() as conn:
+        async with notifying_write(core) as conn:
             member = await lock_member(conn, MemberRef(member_id=int(member_id)))
             member = await release_matured(core, conn, member, now=now)
             _, voided = await _void_lapsed(core, conn, member, now=now)
@@ -260,7 +261,7 @@ async def place_hold(core: Core, request: HoldRequest, *, now: datetime) -> Hold
     now = now.astimezone(UTC)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, request.member)
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -356,7 +357,7 @@ async def capture_hold(core: Core, request: CaptureRequest, *, now: datetime) ->
     owner = await _hold_owner(core, request.format, hold_key)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, MemberRef(member_id=owner))
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -398,7 +399,7 @@ async def void_hold(core: Core, request: VoidRequest, *, now: datetime) -> HoldR
     now = now.astimezone(UTC)
     owner = await _hold_owner(core, request.format, hold_key)
     try:
-        async with core.db.write() as conn:
+        async with notifying_write(core) as conn:
             member = await lock_member(conn, MemberRef(member_id=owner))
             member = await catch_up(core, conn, member, now=now)
             replay = await find_replay(conn, scope, key, fingerprint, member.id)

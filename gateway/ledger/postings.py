@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.errors import AtriumError, ErrorCode
 from gateway.identity import IdentityKey
 from gateway.members import MemberRow, member_from_row, member_select
+from gateway.notices import note_posting
 from gateway.persistence.database import Database
 from gateway.persistence.models import (
     entry_table,
@@ -281,8 +282,14 @@ def require_active(member: MemberRow) -> MemberRow:
 
 
 async def insert_posting(conn: AsyncConnection, values: dict[str, Any]) -> int:
-    """Insert the posting row (claiming its idempotency key) and return its id."""
-    return int(await conn.scalar(insert(posting_table).values(**values).returning(posting_table.c.id)))
+    """Insert the posting row (claiming its idempotency key) and return its id.
+
+    The plugins are told of it once the transaction commits: call it inside
+    :func:`gateway.notices.notifying_write`.
+    """
+    posting_id = int(await conn.scalar(insert(posting_table).values(**values).returning(posting_table.c.id)))
+    note_posting(conn, posting_id, values)
+    return posting_id
 
 
 async def insert_entries(conn: AsyncConnection, posting_id: int, legs: list[tuple[str, int | None, int]]) -> None:

@@ -29,10 +29,10 @@ from gateway.ledger.postings import (
     require_active,
     result_from_values,
 )
+from gateway.notices import notifying_write
 from gateway.persistence.models import WALLET, member_table, redemption_account
 from gateway.plugin_api import (
     Fulfilment,
-    PostingEvent,
     RedemptionRequest,
     RedemptionType,
 )
@@ -98,7 +98,7 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
     ladder = await current_ladder(core)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, request.member)
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -172,8 +172,4 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     )
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)
-    result = result_from_values(posting_id, values)
-    core.host.notify_posting(
-        PostingEvent(posting_id, member.id, "redeem", reward.format, -cost, 0, int(balance_after), result.reason)
-    )
-    return result
+    return result_from_values(posting_id, values)

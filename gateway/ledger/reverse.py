@@ -83,6 +83,7 @@ from gateway.ledger.postings import (
 )
 from gateway.members import MemberRow
 from gateway.money import Money
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     EXPIRY,
     PENDING,
@@ -94,7 +95,7 @@ from gateway.persistence.models import (
     member_table,
     posting_table,
 )
-from gateway.plugin_api import EarlierRefund, PostingEvent, RefundDraft
+from gateway.plugin_api import EarlierRefund, RefundDraft
 
 REVERSIBLE_STATUSES = frozenset({"active", "frozen"})
 """Members whose postings can be refunded or cancelled: a frozen member's refund still claws back."""
@@ -370,7 +371,7 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
     now = now.astimezone(UTC)
     async with remember_refusals(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
-            async with core.db.write() as conn:
+            async with notifying_write(core) as conn:
                 member = await lock_member(conn, MemberRef(member_id=original.member_id))
                 member = await catch_up(core, conn, member, now=now)
                 replay = await find_replay(conn, scope, key, fingerprint, member.id)
@@ -489,8 +490,4 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                     raise RuntimeError(f"ledger inconsistency: member {member.id}'s balances hold less than its lots")
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, original.member_id)
-    result = result_from_values(posting_id, values)
-    core.host.notify_posting(
-        PostingEvent(posting_id, member.id, "reverse", request.format, result.points, result.growth, balance_after, result.reason)
-    )
-    return result
+    return result_from_values(posting_id, values)

@@ -13,7 +13,9 @@ from gateway.plugin_api import (
     ActivityKind,
     ActivityRejected,
     Benefit,
+    BenefitUseEvent,
     BusinessFormat,
+    CouponEvent,
     EarnLine,
     EarnRule,
     ErrorCode,
@@ -289,3 +291,21 @@ def atrium_tier_changed(change: TierChange) -> None:
         log.info(
             "member %d reached %s: offer the popcorn upgrade at the next visit", change.member_id, change.current.name
         )
+
+
+@hookimpl
+def atrium_coupon_changed(event: CouponEvent) -> None:
+    """Count the coupons used in every format, for the box office's cross-format report."""
+    if event.kind == "used":
+        log.info("member %d used a %s %s coupon (id %d)", event.member_id, event.format, event.reward, event.coupon_id)
+
+
+@hookimpl
+def atrium_benefit_use_changed(event: BenefitUseEvent) -> None:
+    """Tell the concession stand how many popcorn upgrades a member has left this month."""
+    if event.benefit != f"{FORMAT}.popcorn_upgrade":
+        return
+    if event.kind == "use":
+        log.info("member %d: popcorn upgrade used, %s left this month", event.member_id, event.remaining_in_period)
+    else:
+        log.info("member %d: popcorn upgrade use %s cancelled", event.member_id, event.reference)

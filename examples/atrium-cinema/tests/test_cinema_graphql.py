@@ -57,6 +57,8 @@ async def test_the_gateway_lists_the_plugin_with_its_version_and_hooks(atrium_ad
             "distribution": "atrium-cinema",
             "version": "0.1.0",
             "hooks": [
+                "atrium_benefit_use_changed",
+                "atrium_coupon_changed",
                 "atrium_posting_committed",
                 "atrium_register_activity_kinds",
                 "atrium_register_benefits",
