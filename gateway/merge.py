@@ -16,6 +16,10 @@ What moves, in one write transaction:
   reassigned, so the survivor spends them first-expiring-first with its own, and a later refund
   or cancellation that restores a lot restores it on the member that holds the points.
 - **Holds** (``hold.member_id``), so a till can still capture or void a reservation.
+- **Coupons, benefit uses and quota counters, campaign per-member usage**
+  (:mod:`gateway.merge_carry`): coupons and uses move; counters keyed by member are summed, so
+  a quota or a campaign's per-member limit counts what both records used (and when together
+  they used more than one person may, the survivor has none left in that period).
 - **Identities**: the merged member's phone, email and customer ids now find the survivor.
 - **Growth value**, added to the survivor's. The survivor's tier becomes the highest of its own
   tier, the merged member's tier and the tier both records' activity over the window reaches
@@ -24,7 +28,9 @@ What moves, in one write transaction:
   housekeeping. A change of tier is in the survivor's tier history (source ``merge``) and ends
   any grace it was in.
 - **History** is not moved: postings and entries are append-only. A member's history reads the
-  postings of every member merged into it (:mod:`gateway.ledger.history`).
+  postings of every member merged into it (:mod:`gateway.ledger.history`), and so do its tier
+  history (:func:`gateway.tier_history.tier_histories`), its standing and the cross-format
+  check-in's formats used this month.
 
 When one record owes points (a negative wallet under the ``allow_negative`` refund policy), the
 merge posting repays the debt from the other record's lots, first-expiring-first, so that the
@@ -69,6 +75,8 @@ from gateway.ledger.postings import (
     insert_posting,
     request_hash,
 )
+from gateway.merge_carry import carry_member_state
+from gateway.notices import notifying_write
 from gateway.persistence.models import (
     GROUP_FORMAT,
     HELD,
@@ -165,7 +173,7 @@ async def merge_members(
         raise AtriumError(ErrorCode.INVALID_INPUT, "Name two different member records to merge.", "merged")
     now = now.astimezone(UTC)
     ladder = await current_ladder(core)
-    async with core.db.write() as conn:
+    async with notifying_write(core) as conn:
         keep_id, keep_final = await _resolve(conn, survivor, "survivor")
         gone_id, gone_final = await _resolve(conn, merged, "merged")
         if keep_final == gone_final:
@@ -295,7 +303,8 @@ async def _record_tier_change(
 async def _move(
     conn: AsyncConnection, keep: _Locked, gone: _Locked, *, tier_after: str, now: datetime
 ) -> tuple[int, dict[str, int]]:
-    """Post the merge and move lots, holds, identities, balances and growth; returns the posting and counts."""
+    """Post the merge and move lots, holds, identities, balances, growth and the per-member state of
+    :mod:`gateway.merge_carry`; returns the posting and counts."""
     points, pending, held, growth = gone.points_balance, gone.pending_balance, gone.held_balance, gone.growth_value
     combined = keep.points_balance + points
     debt_repaid = max(keep.points_balance, 0) + max(points, 0) - max(combined, 0)
@@ -334,13 +343,21 @@ async def _move(
     for name, table in (("lots", lot_table), ("holds", hold_table), ("identities", identity_table)):
         result = await conn.execute(update(table).where(table.c.member_id == gone.id).values(member_id=keep.id))
         moved[name] = int(result.rowcount)
+    moved.update(await carry_member_state(conn, survivor_id=keep.id, merged_id=gone.id))
     if debt_repaid:
         await consume_lots(conn, posting_id, await draw_lots(conn, keep.id, debt_repaid))
     moved["debt_repaid"] = debt_repaid
+    gone_row = member_table.alias("gone")
+    await conn.execute(
+        update(member_table)
+        .where((member_table.c.id == keep.id) & member_table.c.birth_date.is_(None))
+        .values(birth_date=select(gone_row.c.birth_date).where(gone_row.c.id == gone.id).scalar_subquery())
+    )
     await conn.execute(
         update(member_table)
         .where(member_table.c.id == gone.id)
         .values(
+            birth_date=None,  # personal data lives on the survivor only, so erasing it erases all
             status=MERGED,
             merged_into_id=keep.id,
             points_balance=0,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.persistence.models import member_table
 from gateway.persistence.tier_tables import member_tier_history_table
 from gateway.plugin_api import TierInfo
 from gateway.tiers import Standing
@@ -89,22 +90,32 @@ def change_reason(previous: TierInfo, current: TierInfo, standing: Standing, win
 
 
 async def tier_histories(conn: AsyncConnection, member_ids: Sequence[int], *, first: int) -> dict[int, list[TierHistoryRow]]:
-    """The newest ``first`` tier changes of each member, newest first (one statement)."""
+    """The newest ``first`` tier changes of each member, newest first (one statement).
+
+    A member's history includes the changes of every member record merged into it (rows are
+    never moved: each keeps the record whose tier changed, in ``member_id``), like its postings.
+    """
     table = member_tier_history_table
     if not member_ids:
         return {}
+    owner = func.coalesce(member_table.c.merged_into_id, member_table.c.id)
+    records = select(member_table.c.id).where(
+        member_table.c.id.in_(member_ids) | member_table.c.merged_into_id.in_(member_ids)
+    )
     ranked = (
         select(
             table,
-            func.row_number().over(partition_by=table.c.member_id, order_by=table.c.id.desc()).label("position"),
+            owner.label("owner_id"),
+            func.row_number().over(partition_by=owner, order_by=table.c.id.desc()).label("position"),
         )
-        .where(table.c.member_id.in_(member_ids))
+        .select_from(table.join(member_table, member_table.c.id == table.c.member_id))
+        .where(table.c.member_id.in_(records))
         .subquery()
     )
-    query = select(ranked).where(ranked.c.position <= first).order_by(ranked.c.member_id, ranked.c.id.desc())
+    query = select(ranked).where(ranked.c.position <= first).order_by(ranked.c.owner_id, ranked.c.id.desc())
     found: dict[int, list[TierHistoryRow]] = {member_id: [] for member_id in member_ids}
     for row in (await conn.execute(query)).mappings():
-        found[int(row["member_id"])].append(
+        found.setdefault(int(row["owner_id"]), []).append(
             TierHistoryRow(
                 id=int(row["id"]),
                 member_id=int(row["member_id"]),

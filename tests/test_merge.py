@@ -431,7 +431,8 @@ async def test_a_merge_is_audited_with_both_members_balances_before_and_after(co
         "merged": {"status": "merged", "tier": "member", "points": 0, "pending": 0, "held": 0, "growth": 0},
     }
     assert details["moved"] == {
-        "points": 500, "pending": 0, "held": 0, "growth": 500, "lots": 1, "holds": 0, "identities": 1, "debt_repaid": 0
+        "points": 500, "pending": 0, "held": 0, "growth": 500, "lots": 1, "holds": 0, "identities": 1, "debt_repaid": 0,
+        "coupons": 0, "benefit_uses": 0, "benefit_counters": 0, "campaign_usage": 0,
     }
     assert PHONE_B not in str(details) and phone_key(PHONE_B).value not in str(details)
 

@@ -343,10 +343,6 @@ async def test_a_raising_plugin_is_logged_and_the_postings_and_the_other_plugins
     assert recorder.postings == await _stored_postings(core)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/merge.py writes its posting in core.db.write(); it must use gateway.notices.notifying_write(core)",
-)
 async def test_a_merge_is_told_as_a_posting_of_the_survivor(core: Core, recorder: Recorder) -> None:
     keep, gone = await _member(core), await _member(core, "13900139000")
     await _sale(core, gone, "S-1", T0, now_points=300)

@@ -53,7 +53,7 @@ from gateway.persistence.campaign_tables import (
     campaign_budget_table,
     campaign_member_usage_table,
 )
-from gateway.persistence.models import posting_table
+from gateway.persistence.models import member_table, posting_table
 from gateway.plugin_api import Activity, MemberContext
 from gateway.tiers import current_ladder
 
@@ -103,11 +103,13 @@ class _Counters:
 
 
 async def formats_used_in_month(conn: AsyncConnection, member_id: int, moment: datetime, zone: ZoneInfo) -> set[str]:
-    """Formats the member earned in during the calendar month of ``moment`` (group time zone)."""
+    """Formats the member earned in during the calendar month of ``moment`` (group time zone),
+    counting the earns of member records merged into it: a merge joins one person's activity."""
     start, end = month_bounds(moment, zone)
     table = posting_table
+    records = select(member_table.c.id).where((member_table.c.id == member_id) | (member_table.c.merged_into_id == member_id))
     query = select(table.c.format).distinct().where(
-        (table.c.member_id == member_id) & (table.c.kind == "earn") & (table.c.occurred_at >= start) & (table.c.occurred_at < end)
+        table.c.member_id.in_(records) & (table.c.kind == "earn") & (table.c.occurred_at >= start) & (table.c.occurred_at < end)
     )
     return set((await conn.execute(query)).scalars())
 

@@ -14,7 +14,8 @@ the activity (group time zone), the member has no earlier recorded earn in the a
 but has one in at least one *other* format. So the first format a member uses in a month earns no
 check-in bonus; each further format used that month earns it once (its first activity there).
 Earns count whatever happened to them later (a refunded purchase still shows the format was used;
-the refund claws back the bonus it earned in proportion, like every point of that earn).
+the refund claws back the bonus it earned in proportion, like every point of that earn), and so do
+the earns of member records merged into the member (one person's activity).
 
 **Multipliers combine additively on the base, never compounding.** The base is what the earn rules
 gave. The tier adds ``floor(base × (tier multiplier − 1))``; each campaign adds

@@ -18,7 +18,12 @@ from gateway.graphql.mutations import MemberPayload, as_payload, forget
 from gateway.merge import merge_members
 
 
-@strawberry.input(description="Merge two member records of one person: identities, points, lots, holds and growth move to `survivor`.")
+@strawberry.input(
+    description=(
+        "Merge two member records of one person: identities, points, lots, holds, coupons, growth, benefit quota "
+        "usage and campaign usage move to `survivor` (usage is summed per period)."
+    )
+)
 class MergeMembersInput:
     survivor: MemberRefInput = strawberry.field(description="The record that stays.")
     merged: MemberRefInput = strawberry.field(

@@ -1,12 +1,26 @@
-"""Recompute the ledger from its entries and lots and report every difference, by member."""
+"""Recompute the ledger from its entries and lots and report every difference, by member.
+
+:func:`verify_ledger` runs every check; beside the balances here, it checks each posting's
+``balance_after`` (:mod:`gateway.ledger.verify_running`), coupons against their redemptions and
+cancellations (:mod:`gateway.ledger.verify_coupons`), and the benefit quota counters and campaign
+budgets against the uses and award lines they count (:mod:`gateway.ledger.verify_counters`).
+
+Every check lets the database aggregate and returns only what differs, or reads postings a batch
+at a time, so memory does not grow with the ledger: a clean ledger of any size yields no rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import Subquery, case, func, select
+from sqlalchemy import Subquery, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.ledger.discrepancy import Discrepancy
+from gateway.ledger.verify_counters import (
+    benefit_counter_discrepancies,
+    campaign_budget_discrepancies,
+)
+from gateway.ledger.verify_coupons import coupon_discrepancies
+from gateway.ledger.verify_running import running_balance_discrepancies
 from gateway.persistence.models import (
     HELD,
     PENDING,
@@ -19,19 +33,12 @@ from gateway.persistence.models import (
     posting_table,
 )
 
-
-@dataclass(frozen=True)
-class Discrepancy:
-    """One thing that does not add up; ``member_id`` is set when a member is concerned."""
-
-    problem: str
-    member_id: int | None = None
-    posting_id: int | None = None
-    lot_id: int | None = None
+__all__ = ["Discrepancy", "verify_ledger"]
 
 
 async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
-    """Check that postings balance and stored balances equal entries and what lots hold.
+    """Check that postings balance and stored balances equal entries and what lots hold, then run
+    the checks of postings, coupons and counters (see the module docstring).
 
     Both member accounts are checked: the wallet (``points_balance``, lots not pending) and the
     pending account (``pending_balance``, pending lots). Every lot must hold what it was issued
@@ -66,18 +73,30 @@ async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
         .group_by(lot_table.c.member_id)
         .subquery()
     )
-    balances = select(
-        member_table.c.id,
-        member_table.c.points_balance,
-        func.coalesce(wallet.c.total, 0),
-        func.coalesce(lots.c.available, 0),
+    balance, wallet_sum, available_sum = member_table.c.points_balance, func.coalesce(wallet.c.total, 0), func.coalesce(lots.c.available, 0)
+    pending_balance, pending_sum, pending_lot_sum = (
         member_table.c.pending_balance,
         func.coalesce(pending.c.total, 0),
         func.coalesce(lots.c.pending, 0),
-    ).select_from(
-        member_table.outerjoin(wallet, wallet.c.member_id == member_table.c.id)
-        .outerjoin(pending, pending.c.member_id == member_table.c.id)
-        .outerjoin(lots, lots.c.member_id == member_table.c.id)
+    )
+    balances = (  # only members where something differs or is negative come back
+        select(member_table.c.id, balance, wallet_sum, available_sum, pending_balance, pending_sum, pending_lot_sum)
+        .select_from(
+            member_table.outerjoin(wallet, wallet.c.member_id == member_table.c.id)
+            .outerjoin(pending, pending.c.member_id == member_table.c.id)
+            .outerjoin(lots, lots.c.member_id == member_table.c.id)
+        )
+        .where(
+            or_(
+                balance != wallet_sum,
+                available_sum != case((balance > 0, balance), else_=0),
+                balance < 0,
+                pending_balance != pending_sum,
+                pending_balance != pending_lot_sum,
+                pending_balance < 0,
+            )
+        )
+        .order_by(member_table.c.id)
     )
     indebted = await _members_a_refund_left_negative(conn)
     for member_id, stored, from_entries, in_lots, stored_pending, pending_entries, pending_lots in (
@@ -116,6 +135,10 @@ async def verify_ledger(conn: AsyncConnection) -> list[Discrepancy]:
         )
     found.extend(await _merged_members_hold_nothing(conn))
     found.extend(await _held_points(conn))
+    found.extend(await running_balance_discrepancies(conn))
+    found.extend(await coupon_discrepancies(conn))
+    found.extend(await benefit_counter_discrepancies(conn))
+    found.extend(await campaign_budget_discrepancies(conn))
     return found
 
 
