@@ -3,7 +3,8 @@
 The same bearer tokens as GraphQL; only admin tokens may download. A refusal is JSON
 ``{"error": {"code", "field", "message"}}`` with 401 (no or bad token), 403 (not an admin) or 400
 (bad period), so a script can tell them apart; success is ``text/csv`` as an attachment named
-after the period (:mod:`gateway.settlement.csv_export` describes the columns).
+after the period (:mod:`gateway.settlement.csv_export` describes the columns). A closed period's
+CSV holds its stored figures (``closed_at`` filled in).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from starlette.routing import Route
 from gateway.auth import Role, principal_from_header
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.settlement.closing import period_settlement
 from gateway.settlement.csv_export import settlement_csv
-from gateway.settlement.report import settlement_report
 
 STATUS = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}
 
@@ -52,7 +53,7 @@ def settlement_csv_route(current: Callable[[], Core]) -> Route:
             if principal.role is not Role.ADMIN:
                 raise AtriumError(ErrorCode.FORBIDDEN, "Only admin tokens may download the settlement.")
             first, last = _day(request, "from"), _day(request, "to")
-            report = await settlement_report(core, first, last, field=None)
+            report = await period_settlement(core, first, last, field=None)
         except AtriumError as exc:
             return _refusal(exc)
         name = f"settlement-{first.isoformat()}-{last.isoformat()}.csv"

@@ -39,6 +39,7 @@ MUTABLE_TABLES = (
     "campaign_member_usage",
     "campaign_budget",
     "campaign",
+    "settlement_closing",
     "transfer_price",
     "member_tier_history",
     "tier_policy",

@@ -46,7 +46,7 @@ from gateway.ledger.reverse import RefundRequest, refund_activity
 from gateway.money import Money
 from gateway.settings import Settings
 from gateway.settlement.csv_export import settlement_csv
-from gateway.settlement.prices import set_transfer_price
+from gateway.settlement.price_changes import set_transfer_price
 from gateway.settlement.report import SettlementReport, settlement_report, value_of
 from tests.conftest import Backend
 from tests.helpers import dining_bill, earn, enrol_phone, property_fee, retail_purchase
@@ -200,24 +200,24 @@ async def test_the_csv_export_has_one_row_per_figure(core: Core) -> None:
     lines = settlement_csv(report).splitlines()
     assert lines[0] == (
         "period_from,period_to,section,format,counterparty,expiry_month,points,pending_points,held_points,"
-        "price_per_point,value_minor,currency"
+        "price_per_point,value_minor,currency,closed_at"
     )
     head = "2026-11-01,2026-11-30"
     assert lines[1:7] == [
-        f"{head},redemption,dining,dining,,800,,,0.8,640,CNY",
-        f"{head},redemption,dining,property,,300,,,0.8,240,CNY",
-        f"{head},redemption,retail,dining,,1600,,,1.2345,1975,CNY",
-        f"{head},redemption,retail,property,,600,,,0.8,480,CNY",
-        f"{head},clawback,dining,retail,,200,,,0.8,160,CNY",
-        f"{head},clawback,retail,retail,,400,,,0.8,320,CNY",
+        f"{head},redemption,dining,dining,,800,,,0.8,640,CNY,",
+        f"{head},redemption,dining,property,,300,,,0.8,240,CNY,",
+        f"{head},redemption,retail,dining,,1600,,,1.2345,1975,CNY,",
+        f"{head},redemption,retail,property,,600,,,0.8,480,CNY,",
+        f"{head},clawback,dining,retail,,200,,,0.8,160,CNY,",
+        f"{head},clawback,retail,retail,,400,,,0.8,320,CNY,",
     ]
-    assert f"{head},net,retail,,,,,,,-2295,CNY" in lines
-    assert f"{head},net,dining,,,,,,,1575,CNY" in lines
-    assert f"{head},net,property,,,,,,,720,CNY" in lines
+    assert f"{head},net,retail,,,,,,,-2295,CNY," in lines
+    assert f"{head},net,dining,,,,,,,1575,CNY," in lines
+    assert f"{head},net,property,,,,,,,720,CNY," in lines
     assert lines[-3:] == [
-        f"{head},liability,dining,,2027-11,150,0,0,,,",
-        f"{head},liability,property,,2027-10,200,0,0,,,",
-        f"{head},liability,retail,,2027-11,300,0,0,,,",
+        f"{head},liability,dining,,2027-11,150,0,0,,,,",
+        f"{head},liability,property,,2027-10,200,0,0,,,,",
+        f"{head},liability,retail,,2027-11,300,0,0,,,,",
     ]
 
 

@@ -1,9 +1,14 @@
-"""Settlement between business units in GraphQL: the period's report and the transfer prices, for admins."""
+"""Settlement between business units in GraphQL: the period's report and the transfer prices, for admins.
+
+Point aggregates are ``BigInt`` (:mod:`gateway.graphql.scalars`): a group's monthly totals pass
+GraphQL's 32-bit ``Int``.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -11,15 +16,16 @@ from strawberry.types import Info
 from gateway.auth import Role
 from gateway.errors import AtriumError
 from gateway.graphql.context import Context, as_graphql_error
+from gateway.graphql.scalars import BigInt
 from gateway.money import Money
+from gateway.settlement.closing import period_settlement
 from gateway.settlement.liability import LiabilityLine
 from gateway.settlement.prices import TransferPrice as PriceRow
-from gateway.settlement.prices import default_price, transfer_prices
+from gateway.settlement.prices import default_price, today, transfer_prices
 from gateway.settlement.report import (
     Cell,
     PartySettlement,
     SettlementReport,
-    settlement_report,
 )
 
 MONEY = "in major units of the settlement's `currency`, e.g. 19.75"
@@ -31,12 +37,16 @@ class SettlementPeriodInput:
     to: date = strawberry.field(description="Last day of the period (included).")
 
 
-@strawberry.type(description="Points issued by `issuer` and redeemed at `redeemer` in the period (net of cancellations).")
+@strawberry.type(
+    description="Points issued by `issuer` and redeemed at `redeemer` in the period (net of cancellations), at one price: "
+    "a pair whose transfer price changed within the period has one row per price, each valued at the price in force "
+    "on the days its postings were booked."
+)
 class SettlementRedemption:
     issuer: str = strawberry.field(description="The format that issued the points (`group` for admin credits).")
     redeemer: str = strawberry.field(description="The format that honoured them and is owed their value.")
-    points: int
-    price_per_point: Decimal = strawberry.field(description="The pair's transfer price, minor units per point.")
+    points: BigInt
+    price_per_point: Decimal = strawberry.field(description="The pair's transfer price when the points were booked, minor units per point.")
     value: Decimal = strawberry.field(description=f"points × price, rounded half up to a whole minor unit, {MONEY}.")
 
 
@@ -47,7 +57,7 @@ class SettlementRedemption:
 class SettlementClawback:
     issuer: str
     refunder: str = strawberry.field(description="The format whose refund took the points (its issuance is credited).")
-    points: int
+    points: BigInt
     price_per_point: Decimal
     value: Decimal = strawberry.field(description=f"points × price, rounded half up to a whole minor unit, {MONEY}.")
 
@@ -55,16 +65,16 @@ class SettlementClawback:
 @strawberry.type(description="One format's (or the group's) period: how its points moved, and what it pays and receives.")
 class SettlementParty:
     format: str = strawberry.field(description="A format code, or `group` (admin credits, adjustments).")
-    opening_liability: int = strawberry.field(description="Points it had issued still owed to members when the period began.")
-    issued: int = strawberry.field(description="Points it issued in the period (lots created).")
-    redeemed: int = strawberry.field(description="Its points redeemed in any format.")
-    honoured: int = strawberry.field(description="Points of any issuer redeemed at this format.")
-    clawed_back: int = strawberry.field(description="Its points taken back by refunds (its own refunds' and other formats').")
-    claws: int = strawberry.field(description="Points of any issuer its refunds took back.")
-    expired: int
-    adjusted: int = strawberry.field(description="Its points removed by admin debits.")
-    other: int = strawberry.field(description="Points drawn by postings of a kind settlement does not classify (should be 0).")
-    closing_liability: int = strawberry.field(
+    opening_liability: BigInt = strawberry.field(description="Points it had issued still owed to members when the period began.")
+    issued: BigInt = strawberry.field(description="Points it issued in the period (lots created).")
+    redeemed: BigInt = strawberry.field(description="Its points redeemed in any format.")
+    honoured: BigInt = strawberry.field(description="Points of any issuer redeemed at this format.")
+    clawed_back: BigInt = strawberry.field(description="Its points taken back by refunds (its own refunds' and other formats').")
+    claws: BigInt = strawberry.field(description="Points of any issuer its refunds took back.")
+    expired: BigInt
+    adjusted: BigInt = strawberry.field(description="Its points removed by admin debits.")
+    other: BigInt = strawberry.field(description="Points drawn by postings of a kind settlement does not classify (should be 0).")
+    closing_liability: BigInt = strawberry.field(
         description="openingLiability + issued − redeemed − clawedBack − expired − adjusted − other."
     )
     receivable: Decimal = strawberry.field(description=f"Owed to it by other issuers, {MONEY}.")
@@ -74,11 +84,11 @@ class SettlementParty:
 
 @strawberry.type(description="The period's totals; the parties' nets sum to zero.")
 class SettlementTotals:
-    issued: int
-    redeemed: int
-    clawed_back: int
-    expired: int
-    adjusted: int
+    issued: BigInt
+    redeemed: BigInt
+    clawed_back: BigInt
+    expired: BigInt
+    adjusted: BigInt
     redemption_value: Decimal = strawberry.field(description=f"Every redemption cell's value, own-format ones included, {MONEY}.")
     clawback_value: Decimal = strawberry.field(description=f"Every clawback cell's value, {MONEY}.")
     settled_value: Decimal = strawberry.field(
@@ -91,17 +101,17 @@ class SettlementTotals:
 class SettlementLiabilityLine:
     format: str | None = strawberry.field(description="Issuing format; null on a per-month total.")
     month: str | None = strawberry.field(description="`YYYY-MM` of the points' last valid day (group time zone); null on a per-format total.")
-    points: int = strawberry.field(description="Everything owed: available + pending + held.")
-    pending_points: int
-    held_points: int
+    points: BigInt = strawberry.field(description="Everything owed: available + pending + held.")
+    pending_points: BigInt
+    held_points: BigInt
 
 
 @strawberry.type(description="Outstanding liability at the end of the period: points still in lots (pending included) and held.")
 class SettlementLiability:
     as_of: datetime
-    points: int
-    pending_points: int
-    held_points: int
+    points: BigInt
+    pending_points: BigInt
+    held_points: BigInt
     by_format: list[SettlementLiabilityLine]
     by_expiry_month: list[SettlementLiabilityLine]
     lines: list[SettlementLiabilityLine] = strawberry.field(description="By issuing format and expiry month.")
@@ -115,12 +125,20 @@ class Settlement:
     ends_at: datetime = strawberry.field(description="The instant after the period (midnight after `to`).")
     timezone: str
     currency: str
-    default_price_per_point: Decimal = strawberry.field(description="The group default transfer price, minor units per point.")
-    redemptions: list[SettlementRedemption] = strawberry.field(description="The matrix: issuer × redeemer.")
-    clawbacks: list[SettlementClawback] = strawberry.field(description="Issuer × refunding format.")
+    default_price_per_point: Decimal = strawberry.field(
+        description="The group default transfer price in force on `from`, minor units per point."
+    )
+    redemptions: list[SettlementRedemption] = strawberry.field(description="The matrix: issuer × redeemer (× price).")
+    clawbacks: list[SettlementClawback] = strawberry.field(description="Issuer × refunding format (× price).")
     formats: list[SettlementParty]
     totals: SettlementTotals
     liability: SettlementLiability
+    closed: bool = strawberry.field(
+        description="True: the period is closed (`closeSettlementPeriod`) and these are the figures stored then; "
+        "false: computed now from the ledger."
+    )
+    closed_at: datetime | None = strawberry.field(description="When the period was closed; null while open.")
+    closed_by: str | None = strawberry.field(description="Who closed it (the admin token's subject); null while open.")
 
 
 def _money(minor: int, currency: str) -> Decimal:
@@ -209,6 +227,9 @@ def settlement_from_report(report: SettlementReport) -> Settlement:
             net_sum=_money(sum(party.net for party in parties), currency),
         ),
         liability=_liability(report),
+        closed=report.closing is not None,
+        closed_at=report.closing.closed_at if report.closing else None,
+        closed_by=report.closing.closed_by if report.closing else None,
     )
 
 
@@ -217,45 +238,94 @@ class TransferPrice:
     issuer: str | None
     redeemer: str | None
     price_per_point: Decimal = strawberry.field(description="Minor units of the group currency per point, e.g. 0.8 (fen).")
+    effective_from: date = strawberry.field(
+        description="The first day (group time zone) it applies; it stays in force until the pair's next dated change."
+    )
     updated_by: str
     updated_at: datetime
 
     @classmethod
     def from_row(cls, row: PriceRow) -> TransferPrice:
-        """The GraphQL view of a configured price."""
-        return cls(issuer=row.issuer, redeemer=row.redeemer, price_per_point=row.price, updated_by=row.updated_by, updated_at=row.updated_at)
+        """The GraphQL view of a configured price (``row.price`` is set)."""
+        assert row.price is not None
+        return cls(
+            issuer=row.issuer,
+            redeemer=row.redeemer,
+            price_per_point=row.price,
+            effective_from=row.effective_from,
+            updated_by=row.updated_by,
+            updated_at=row.updated_at,
+        )
 
 
-@strawberry.type(description="The transfer prices settlement values points at.")
-class TransferPrices:
-    default_price_per_point: Decimal = strawberry.field(
-        description="The group default: configured, or the value a point pays on a bill (ATRIUM_POINTS_VALUE_MINOR)."
+@strawberry.type(description="One dated change of the transfer price schedule.")
+class TransferPriceChange:
+    issuer: str | None = strawberry.field(description="Null with `redeemer` null: the group default.")
+    redeemer: str | None
+    effective_from: date = strawberry.field(description="The first day (group time zone) the change applies.")
+    price_per_point: Decimal | None = strawberry.field(
+        description="The price from that day; null: the override (or configured default) ends that day."
     )
-    default: TransferPrice | None = strawberry.field(description="The configured default; null: none configured.")
-    overrides: list[TransferPrice] = strawberry.field(description="Per (issuer, redeemer) overrides.")
+    updated_by: str
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: PriceRow) -> TransferPriceChange:
+        """The GraphQL view of a dated change."""
+        return cls(
+            issuer=row.issuer,
+            redeemer=row.redeemer,
+            effective_from=row.effective_from,
+            price_per_point=row.price,
+            updated_by=row.updated_by,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type(description="The transfer prices settlement values points at: those in force on `day`, and the whole schedule.")
+class TransferPrices:
+    day: date = strawberry.field(description="The day the default and overrides are in force (group time zone).")
+    default_price_per_point: Decimal = strawberry.field(
+        description="The group default on `day`: configured, or the value a point pays on a bill (ATRIUM_POINTS_VALUE_MINOR)."
+    )
+    default: TransferPrice | None = strawberry.field(description="The configured default in force on `day`; null: none.")
+    overrides: list[TransferPrice] = strawberry.field(description="Per (issuer, redeemer) overrides in force on `day`.")
+    schedule: list[TransferPriceChange] = strawberry.field(
+        description="Every dated change, past and future: the default's first, then each pair's, earliest first."
+    )
 
 
 @strawberry.type
 class SettlementQuery:
-    @strawberry.field(description="Settlement between business units for a period (admin tokens).")
+    @strawberry.field(
+        description="Settlement between business units for a period (admin tokens): a closed period's stored figures, "
+        "else computed from the ledger."
+    )
     async def settlement(self, info: Info[Context, None], period: SettlementPeriodInput) -> Settlement:
         try:
             info.context.require_role(Role.ADMIN)
-            report = await settlement_report(info.context.core, period.from_, period.to)
+            report = await period_settlement(info.context.core, period.from_, period.to)
         except AtriumError as exc:
             raise as_graphql_error(exc) from None
         return settlement_from_report(report)
 
-    @strawberry.field(description="The transfer prices: the group default and the per-pair overrides (admin tokens).")
-    async def transfer_prices(self, info: Info[Context, None]) -> TransferPrices:
+    @strawberry.field(description="The transfer prices: the group default and the per-pair overrides, and their schedule (admin tokens).")
+    async def transfer_prices(
+        self,
+        info: Info[Context, None],
+        on: Annotated[date | None, strawberry.argument(description="The day to show the prices of (group time zone); default today.")] = None,
+    ) -> TransferPrices:
         try:
             info.context.require_role(Role.ADMIN)
         except AtriumError as exc:
             raise as_graphql_error(exc) from None
         core = info.context.core
-        prices = await transfer_prices(core)
+        schedule = await transfer_prices(core)
+        prices = schedule.on(on or today(core.settings, info.context.now()))
         return TransferPrices(
+            day=prices.day,
             default_price_per_point=default_price(core, prices),
             default=TransferPrice.from_row(prices.default) if prices.default else None,
             overrides=[TransferPrice.from_row(row) for row in prices.overrides],
+            schedule=[TransferPriceChange.from_row(row) for row in schedule.versions],
         )

@@ -25,8 +25,9 @@ changes when a till later records an activity dated in it. Each point that left 
 - **adjusted** by an admin debit (``group.adjustment``): the liability ends, nobody is paid.
 
 Value. Each cell of the matrices is valued at its pair's transfer price
-(:mod:`gateway.settlement.prices`): ``points × price`` minor units, rounded half up to a whole
-minor unit **per cell**, so the payables and receivables are sums of whole cells and add up
+(:mod:`gateway.settlement.prices`) in force on the day its postings were **booked** (prices are
+effective-dated; a pair whose price changed within the period has one cell per price):
+``points × price`` minor units, rounded half up to a whole minor unit **per cell**, so the payables and receivables are sums of whole cells and add up
 exactly. The issuer of an off-diagonal cell pays its value to the redeeming (or clawing back)
 format; ``group`` is the issuer of admin credits and pays like a format. Net per format =
 receivable − payable; the nets of all parties sum to zero.
@@ -37,4 +38,10 @@ month of each lot's last valid day (group time zone). It is recomputed from the 
 the instant, so a past month's report stays right. For each issuer: opening liability + issued −
 redeemed − clawed back − expired − adjusted = closing liability (``other``, for posting kinds this
 module does not know, keeps the equation whole and should stay zero).
+
+Closing (:mod:`gateway.settlement.closing`). An admin closes a period once it is over: its
+figures are stored for good and read back from then on; closed periods never overlap, and no
+transfer price can be dated into them. :mod:`gateway.settlement.drift` recomputes closed periods
+and names every figure that no longer matches (the ledger changed behind the gateway).
+Point aggregates may pass 2^31: GraphQL serves them as ``BigInt`` (:mod:`gateway.graphql.scalars`).
 """

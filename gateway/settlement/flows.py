@@ -44,6 +44,19 @@ class Flows:
     adjusted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     other: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    def add(self, other: Flows) -> None:
+        """Add ``other``'s points to these (flows of adjacent ranges add up to the flows of their union)."""
+        for mine, theirs in (
+            (self.issued, other.issued),
+            (self.redeemed, other.redeemed),
+            (self.clawed, other.clawed),
+            (self.expired, other.expired),
+            (self.adjusted, other.adjusted),
+            (self.other, other.other),
+        ):
+            for key, points in theirs.items():
+                mine[key] += points  # type: ignore[index]
+
     def issuers(self) -> set[str]:
         """Every issuing format that appears."""
         pairs = {issuer for issuer, _ in [*self.redeemed, *self.clawed]}

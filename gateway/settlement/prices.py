@@ -1,35 +1,42 @@
-"""Transfer prices: what the issuer of a point pays the format that honoured it, per point.
+"""Transfer prices: what the issuer of a point pays the format that honoured it, per point, from which day.
 
 A price is in minor units of the group's currency per point and may have decimals (``0.8`` fen a
 point: 1,000 points are worth CN¥8.00), at most :data:`PRICE_PLACES` of them, from 0 to
 :data:`MAX_PRICE`. The group default applies to every (issuer, redeemer) pair without an override;
-when no default is configured it is ``settings.points_value_minor``, the value a point pays on a
+when no default is in force it is ``settings.points_value_minor``, the value a point pays on a
 bill (:mod:`gateway.ledger.cash`), so an unconfigured group settles at the value members get.
 Issuers are the group's formats and ``group`` (admin credits); redeemers are formats.
 
-Admins change prices with :func:`set_transfer_price` and :func:`remove_transfer_price`; each
-change is audited (entity ``transfer_price``) in its transaction, and the cached prices
-(:func:`transfer_prices`, key :data:`CACHE_KEY`) are invalidated after the commit, so a warm read
-issues no SQL.
+Prices are **effective-dated**. Each change applies from a day (``effective_from``, in the group's
+time zone; today unless the admin names another) until the pair's next dated change, so setting
+a new price never changes the periods before its day: re-running a past month values it at the
+prices of that month. A removal is a dated change too: from its day the pair settles at the
+default again (or the default at ``points_value_minor``). :class:`TransferPrices` is the whole
+schedule; :meth:`TransferPrices.on` gives the :class:`PriceList` in force on a day. The settlement
+report values each posting's points at the prices in force on the day it was **booked**
+(:mod:`gateway.settlement.report`).
+
+Admins change prices with :func:`gateway.settlement.price_changes.set_transfer_price` and
+``remove_transfer_price``; each change is audited (entity ``transfer_price``) in its
+transaction, and the cached schedule (:func:`transfer_prices`, key :data:`CACHE_KEY`) is
+invalidated after the commit, so a warm read issues no SQL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.audit import check_reason
-from gateway.config_audit import record_config_change
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.persistence.models import GROUP_FORMAT
 from gateway.persistence.settlement_tables import ANY, transfer_price_table
+from gateway.settings import Settings
 
 CACHE_KEY = "settlement:transfer_prices"
 ENTITY = "transfer_price"
@@ -40,11 +47,16 @@ MAX_PRICE = Decimal("100000")
 
 @dataclass(frozen=True)
 class TransferPrice:
-    """One configured price; ``issuer`` and ``redeemer`` are both ``None`` for the group default."""
+    """One dated change: ``issuer`` and ``redeemer`` both ``None`` for the group default.
+
+    ``price`` is ``None`` on a change that ends the pair's override (or the configured default)
+    from ``effective_from`` on.
+    """
 
     issuer: str | None
     redeemer: str | None
-    price: Decimal
+    effective_from: date
+    price: Decimal | None
     updated_by: str
     updated_at: datetime
 
@@ -54,19 +66,25 @@ class TransferPrice:
         return "default" if self.issuer is None else f"{self.issuer}:{self.redeemer}"
 
     def as_json(self) -> dict[str, Any]:
-        """The audited state of the price."""
-        return {"issuer": self.issuer, "redeemer": self.redeemer, "pricePerPoint": str(self.price)}
+        """The audited state of the price from its day on (``pricePerPoint`` null: no price configured)."""
+        return {
+            "issuer": self.issuer,
+            "redeemer": self.redeemer,
+            "pricePerPoint": None if self.price is None else str(self.price),
+            "effectiveFrom": self.effective_from.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
-class TransferPrices:
-    """Every configured price (immutable, cached): the default, if set, and the overrides."""
+class PriceList:
+    """The prices in force on ``day``: the default, if one is configured then, and the pairs' overrides."""
 
+    day: date
     default: TransferPrice | None
     overrides: tuple[TransferPrice, ...]
 
     def configured(self, issuer: str | None, redeemer: str | None) -> TransferPrice | None:
-        """The row configured for the pair (``None``, ``None``: the default), if any."""
+        """The price configured for the pair (``None``, ``None``: the default) on the day, if any."""
         if issuer is None:
             return self.default
         return next((p for p in self.overrides if p.issuer == issuer and p.redeemer == redeemer), None)
@@ -74,34 +92,73 @@ class TransferPrices:
     def price(self, issuer: str, redeemer: str, *, fallback: int) -> Decimal:
         """The price per point for ``issuer`` -> ``redeemer``: its override, else the default, else ``fallback``."""
         found = self.configured(issuer, redeemer) or self.default
-        return found.price if found is not None else Decimal(fallback)
+        return found.price if found is not None and found.price is not None else Decimal(fallback)
 
 
-def _row(row: Any) -> TransferPrice:
+def _order(price: TransferPrice) -> tuple[bool, str, str, date]:
+    return (price.issuer is not None, price.issuer or "", price.redeemer or "", price.effective_from)
+
+
+@dataclass(frozen=True)
+class TransferPrices:
+    """The whole schedule (immutable, cached): every dated change, the default's first, each pair's by day."""
+
+    versions: tuple[TransferPrice, ...]
+
+    def of(self, issuer: str | None, redeemer: str | None) -> tuple[TransferPrice, ...]:
+        """The dated changes of one pair (``None``, ``None``: the default), earliest first."""
+        return tuple(p for p in self.versions if p.issuer == issuer and p.redeemer == redeemer)
+
+    def in_force(self, issuer: str | None, redeemer: str | None, day: date) -> TransferPrice | None:
+        """The pair's latest change on or before ``day`` (its ``price`` is ``None`` if that change ended it)."""
+        found = None
+        for price in self.of(issuer, redeemer):
+            if price.effective_from <= day:
+                found = price
+        return found
+
+    def on(self, day: date) -> PriceList:
+        """The prices in force on ``day``."""
+        latest: dict[tuple[str | None, str | None], TransferPrice] = {}
+        for price in self.versions:
+            if price.effective_from <= day:
+                latest[(price.issuer, price.redeemer)] = price
+        live = sorted((p for p in latest.values() if p.price is not None), key=_order)
+        default = next((p for p in live if p.issuer is None), None)
+        return PriceList(day, default, tuple(p for p in live if p.issuer is not None))
+
+    def changes_within(self, first: date, last: date) -> tuple[date, ...]:
+        """Days after ``first`` up to ``last`` on which some price changes: where a period's prices differ."""
+        return tuple(sorted({p.effective_from for p in self.versions if first < p.effective_from <= last}))
+
+
+def today(settings: Settings, now: datetime) -> date:
+    """The day ``now`` falls on in the group's time zone: a change's default ``effective_from``."""
+    return now.astimezone(settings.zone).date()
+
+
+def price_from_row(row: Any) -> TransferPrice:
+    """The change a ``transfer_price`` row holds."""
     default = row.issuer == ANY
     return TransferPrice(
         issuer=None if default else row.issuer,
         redeemer=None if default else row.redeemer,
-        price=canonical(Decimal(str(row.price_minor))),
+        effective_from=row.effective_from,
+        price=None if row.price_minor is None else canonical(Decimal(str(row.price_minor))),
         updated_by=row.updated_by,
         updated_at=row.updated_at,
     )
 
 
 async def load_transfer_prices(conn: AsyncConnection) -> TransferPrices:
-    """Read every configured price from the database (one query)."""
-    rows = (
-        await conn.execute(select(transfer_price_table).order_by(transfer_price_table.c.issuer, transfer_price_table.c.redeemer))
-    ).all()
-    prices = [_row(row) for row in rows]
-    return TransferPrices(
-        default=next((p for p in prices if p.issuer is None), None),
-        overrides=tuple(p for p in prices if p.issuer is not None),
-    )
+    """Read the whole schedule from the database (one query)."""
+    table = transfer_price_table
+    rows = (await conn.execute(select(table).order_by(table.c.issuer, table.c.redeemer, table.c.effective_from))).all()
+    return TransferPrices(tuple(sorted((price_from_row(row) for row in rows), key=_order)))
 
 
 async def transfer_prices(core: Core) -> TransferPrices:
-    """The configured prices, through the configuration cache (no SQL when warm)."""
+    """The schedule, through the configuration cache (no SQL when warm)."""
 
     async def load() -> TransferPrices:
         async with core.db.read() as conn:
@@ -110,9 +167,11 @@ async def transfer_prices(core: Core) -> TransferPrices:
     return await core.cache.get(CACHE_KEY, load)
 
 
-def default_price(core: Core, prices: TransferPrices) -> Decimal:
-    """The group default price per point: configured, or ``settings.points_value_minor``."""
-    return prices.default.price if prices.default is not None else Decimal(core.settings.points_value_minor)
+def default_price(core: Core, prices: PriceList) -> Decimal:
+    """The group default price per point on the list's day: configured, or ``settings.points_value_minor``."""
+    if prices.default is not None and prices.default.price is not None:
+        return prices.default.price
+    return Decimal(core.settings.points_value_minor)
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -158,102 +217,3 @@ def check_pair(core: Core, issuer: str | None, redeemer: str | None, *, field: s
     if redeemer not in formats:
         raise AtriumError(ErrorCode.UNKNOWN_FORMAT, f"There is no redeeming format {redeemer!r}.", prefix + "redeemer")
     return issuer, redeemer
-
-
-# --- changes -------------------------------------------------------------------------------------
-
-
-async def set_transfer_price(
-    core: Core,
-    *,
-    issuer: str | None,
-    redeemer: str | None,
-    price: Any,
-    actor: str,
-    reason: str,
-    now: datetime,
-    field: str = "",
-) -> TransferPrice:
-    """Set the price of a pair (or the group default), audited with the admin's ``reason``; returns the stored price.
-
-    Bad input writes nothing (``INVALID_CONFIG``, ``UNKNOWN_FORMAT``). Setting the price a pair
-    already has changes nothing and logs nothing.
-    """
-    prefix = f"{field}." if field else ""
-    issuer, redeemer = check_pair(core, issuer, redeemer, field=field)
-    value = check_price(price, prefix + "pricePerPoint")
-    note = check_reason(reason, prefix + "reason")
-    now = now.astimezone(UTC)
-    key = {"issuer": issuer or ANY, "redeemer": redeemer or ANY}
-    stored = TransferPrice(issuer, redeemer, value, actor, now)
-    for attempt in range(2):
-        try:
-            async with core.db.write() as conn:
-                before = await _configured(conn, key)
-                if before is not None and before.price == value:
-                    return before
-                values = {"price_minor": value, "updated_by": actor, "updated_at": now}
-                if before is None:
-                    await conn.execute(insert(transfer_price_table).values(**key, **values))
-                else:
-                    await conn.execute(update(transfer_price_table).where(_match(key)).values(**values))
-                await record_config_change(
-                    conn,
-                    actor=actor,
-                    entity=ENTITY,
-                    key=stored.key,
-                    before=before.as_json() if before else None,
-                    after=stored.as_json(),
-                    now=now,
-                    reason=note,
-                )
-            break
-        except IntegrityError:
-            # Two admins created the pair at once: the loser updates the row the winner made.
-            if attempt:
-                raise
-    await core.cache.invalidate(CACHE_KEY)
-    return stored
-
-
-async def remove_transfer_price(
-    core: Core,
-    *,
-    issuer: str | None,
-    redeemer: str | None,
-    actor: str,
-    reason: str,
-    now: datetime,
-    field: str = "",
-) -> TransferPrice:
-    """Remove a pair's override (it then settles at the default) or the configured default; audited.
-
-    Returns the removed price; ``CONFIG_NOT_FOUND`` when none was configured.
-    """
-    prefix = f"{field}." if field else ""
-    issuer, redeemer = check_pair(core, issuer, redeemer, field=field)
-    note = check_reason(reason, prefix + "reason")
-    key = {"issuer": issuer or ANY, "redeemer": redeemer or ANY}
-    async with core.db.write() as conn:
-        before = await _configured(conn, key)
-        if before is None:
-            what = "no group default price" if issuer is None else f"no transfer price for {issuer} -> {redeemer}"
-            raise AtriumError(ErrorCode.CONFIG_NOT_FOUND, f"There is {what} to remove.", prefix + "issuer" if issuer else field or None)
-        await conn.execute(delete(transfer_price_table).where(_match(key)))
-        await record_config_change(
-            conn, actor=actor, entity=ENTITY, key=before.key, before=before.as_json(), after=None, now=now.astimezone(UTC), reason=note
-        )
-    await core.cache.invalidate(CACHE_KEY)
-    return before
-
-
-def _match(key: dict[str, str]) -> Any:
-    return (transfer_price_table.c.issuer == key["issuer"]) & (transfer_price_table.c.redeemer == key["redeemer"])
-
-
-async def _configured(conn: AsyncConnection, key: dict[str, str]) -> TransferPrice | None:
-    query = select(transfer_price_table).where(_match(key))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    return _row(row) if row is not None else None

@@ -1,6 +1,13 @@
 """The settlement report of a period: the matrices, what each format owes or is owed, and the liability.
 
-See :mod:`gateway.settlement` for what each figure means and how it is valued.
+See :mod:`gateway.settlement` for what each figure means and how it is valued. Points are valued
+at the transfer prices in force on the day each posting was **booked** (the day of its
+``created_at`` in the group's time zone): the period is cut at every day a price changes, each
+part's flows are valued at that part's prices, and cells of one pair at one price are added up
+before rounding. A pair whose price changed within the period therefore has one cell per price,
+and a month's figures are the same whether it is settled alone or as part of a quarter (up to the
+per-cell rounding). :func:`settlement_report` always recomputes; closed periods' stored figures
+are read through :mod:`gateway.settlement.closing`.
 """
 
 from __future__ import annotations
@@ -14,9 +21,14 @@ from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.persistence.models import GROUP_FORMAT
 from gateway.settings import Settings
-from gateway.settlement.flows import period_flows
+from gateway.settlement.flows import Flows, period_flows
 from gateway.settlement.liability import LiabilityLine, liability_at
-from gateway.settlement.prices import TransferPrices, default_price, transfer_prices
+from gateway.settlement.prices import (
+    PriceList,
+    TransferPrices,
+    default_price,
+    transfer_prices,
+)
 
 MAX_PERIOD_DAYS = 3660
 """Longest period one report covers (ten years)."""
@@ -40,10 +52,12 @@ def period_of(settings: Settings, first: date, last: date, *, field: str | None 
     if (last - first).days >= MAX_PERIOD_DAYS:
         raise AtriumError(ErrorCode.INVALID_INPUT, f"A period is at most {MAX_PERIOD_DAYS} days.", where)
 
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=settings.zone).astimezone(UTC)
+    return Period(first, last, midnight(settings, first), midnight(settings, last + timedelta(days=1)))
 
-    return Period(first, last, midnight(first), midnight(last + timedelta(days=1)))
+
+def midnight(settings: Settings, day: date) -> datetime:
+    """The first instant of ``day`` in the group's time zone, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=settings.zone).astimezone(UTC)
 
 
 def value_of(points: int, price: Decimal) -> int:
@@ -92,8 +106,21 @@ class PartySettlement:
 
 
 @dataclass(frozen=True)
+class Closing:
+    """Who closed a period, when and why: the report then holds the figures stored at that moment."""
+
+    closed_by: str
+    closed_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class SettlementReport:
-    """Everything settled for one period; money in minor units of ``currency``."""
+    """Everything settled for one period; money in minor units of ``currency``.
+
+    ``default_price`` is the group default in force on the period's first day; ``closing`` is set
+    when the figures are a closed period's stored ones.
+    """
 
     period: Period
     currency: str
@@ -103,6 +130,7 @@ class SettlementReport:
     clawbacks: tuple[Cell, ...]
     parties: tuple[PartySettlement, ...]
     liability: tuple[LiabilityLine, ...]
+    closing: Closing | None = None
 
     @property
     def settled_value(self) -> int:
@@ -110,37 +138,66 @@ class SettlementReport:
         return sum(cell.value for cell in (*self.redemptions, *self.clawbacks) if cell.crosses)
 
 
-def _cells(points: dict[tuple[str, str], int], prices: TransferPrices, fallback: int) -> tuple[Cell, ...]:
-    cells = []
-    for (issuer, counterparty), count in sorted(points.items()):
-        if count:
-            price = prices.price(issuer, counterparty, fallback=fallback)
-            cells.append(Cell(issuer, counterparty, count, price, value_of(count, price)))
-    return tuple(cells)
+@dataclass(frozen=True)
+class PriceSegment:
+    """Part of a period, ``[starts_at, ends_at)``, over which one price list is in force."""
+
+    starts_at: datetime
+    ends_at: datetime
+    prices: PriceList
+
+
+def price_segments(settings: Settings, period: Period, prices: TransferPrices) -> tuple[PriceSegment, ...]:
+    """The period cut at every day a transfer price changes within it (one segment when none does)."""
+    days = (period.first, *prices.changes_within(period.first, period.last))
+    bounds = [period.starts_at, *(midnight(settings, day) for day in days[1:]), period.ends_at]
+    return tuple(PriceSegment(bounds[i], bounds[i + 1], prices.on(day)) for i, day in enumerate(days))
+
+
+def _cells(parts: list[tuple[PriceList, dict[tuple[str, str], int]]], fallback: int) -> tuple[Cell, ...]:
+    """Each part's points valued at its prices; points of one pair at one price are added before rounding."""
+    points: dict[tuple[str, str, Decimal], int] = defaultdict(int)
+    for prices, counts in parts:
+        for (issuer, counterparty), count in counts.items():
+            if count:
+                points[(issuer, counterparty, prices.price(issuer, counterparty, fallback=fallback))] += count
+    return tuple(
+        Cell(issuer, counterparty, count, price, value_of(count, price))
+        for (issuer, counterparty, price), count in sorted(points.items())
+        if count
+    )
 
 
 def _party_order(code: str) -> tuple[bool, str]:
     return (code == GROUP_FORMAT, code)
 
 
-async def settlement_report(core: Core, first: date, last: date, *, field: str | None = "period") -> SettlementReport:
-    """Settle the period from ``first`` to ``last`` (days in the group's time zone, both included).
+async def settlement_report(
+    core: Core, first: date, last: date, *, field: str | None = "period", prices: TransferPrices | None = None
+) -> SettlementReport:
+    """Compute the settlement of ``first`` to ``last`` (days in the group's time zone, both included).
 
     Reads in one snapshot (repeatable read on PostgreSQL, one transaction on SQLite), so the
     matrices and both liabilities agree with each other even while members earn and redeem.
+    ``prices`` is the transfer price schedule to value at (default: the configured one).
     """
     settings = core.settings
     period = period_of(settings, first, last, field=field)
-    prices = await transfer_prices(core)
+    if prices is None:
+        prices = await transfer_prices(core)
+    segments = price_segments(settings, period, prices)
     fallback = settings.points_value_minor
     async with core.db.read() as conn:
         if conn.dialect.name == "postgresql":
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        flows = await period_flows(conn, period.starts_at, period.ends_at)
+        parts = [(segment.prices, await period_flows(conn, segment.starts_at, segment.ends_at)) for segment in segments]
         opening = await liability_at(conn, settings, period.starts_at, by_month=False)
         closing = await liability_at(conn, settings, period.ends_at, by_month=True)
-    redemptions = _cells(flows.redeemed, prices, fallback)
-    clawbacks = _cells(flows.clawed, prices, fallback)
+    flows = Flows()
+    for _, part in parts:
+        flows.add(part)
+    redemptions = _cells([(prices_of, part.redeemed) for prices_of, part in parts], fallback)
+    clawbacks = _cells([(prices_of, part.clawed) for prices_of, part in parts], fallback)
     receivable: dict[str, int] = defaultdict(int)
     payable: dict[str, int] = defaultdict(int)
     for cell in (*redemptions, *clawbacks):
@@ -172,7 +229,7 @@ async def settlement_report(core: Core, first: date, last: date, *, field: str |
         period=period,
         currency=settings.currency,
         timezone=settings.timezone,
-        default_price=default_price(core, prices),
+        default_price=default_price(core, segments[0].prices),
         redemptions=redemptions,
         clawbacks=clawbacks,
         parties=tuple(parties),

@@ -38,6 +38,7 @@ ADMIN_MUTATIONS = frozenset({
     "setTransferPrice", "removeTransferPrice",
     "updatePluginSettings", "resetPluginSettings",
     "setTierLadder", "setTierPolicy",
+    "closeSettlementPeriod",
 })
 """Mutations only an admin token may call."""
 
@@ -50,7 +51,9 @@ NOT_ADMIN_MUTATIONS = frozenset({
 })
 """Mutations of tills (service tokens of the format) and members; admins may call them too."""
 
-ADMIN_QUERIES = frozenset({"configChanges", "plugins", "sharedBenefits", "pluginSettings", "settlement", "transferPrices"})
+ADMIN_QUERIES = frozenset({
+    "configChanges", "plugins", "sharedBenefits", "pluginSettings", "settlement", "transferPrices", "settlementDrift",
+})
 """Query fields only an admin token may read."""
 
 NOT_ADMIN_QUERIES = frozenset({
@@ -256,7 +259,10 @@ CASES = (
         "removeTransferPrice",
         "RemoveTransferPriceInput",
         {"issuer": "retail", "redeemer": "dining"},
-        ConfigEdit("transfer_price", "retail:dining", {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "0.8"}, None),
+        ConfigEdit(  # a dated end of the override: from today the pair settles at the default
+            "transfer_price", "retail:dining", {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "0.8"},
+            {"issuer": "retail", "redeemer": "dining", "pricePerPoint": None}, frozenset({"pricePerPoint"}),
+        ),
     ),
     AdminCase(
         "updatePluginSettings",
@@ -285,6 +291,12 @@ CASES = (
         {"graceMonths": 3},
         ConfigEdit("tier_policy", "policy", {"graceMonths": 0}, {"graceMonths": 3}, frozenset({"graceMonths"})),
     ),
+    AdminCase(
+        "closeSettlementPeriod",
+        "CloseSettlementPeriodInput",
+        {"from": "2025-01-01", "to": "2025-01-31"},  # long over: closable whatever day the test runs
+        ConfigEdit("settlement_period", "2025-01-01..2025-01-31", None, {"from": "2025-01-01", "to": "2025-01-31"}),
+    ),
 )
 """Every ADMIN mutation, once: the test below checks no ADMIN mutation lacks a case."""
 
@@ -295,6 +307,7 @@ ADMIN_QUERY_DOCUMENTS = {
     "pluginSettings": '{ pluginSettings(format: "retail") { format } }',
     "settlement": '{ settlement(period: {from: "2026-11-01", to: "2026-11-30"}) { currency } }',
     "transferPrices": "{ transferPrices { defaultPricePerPoint } }",
+    "settlementDrift": "{ settlementDrift { drifted } }",
 }
 
 REFUSED = [("member", "FORBIDDEN"), ("service", "FORBIDDEN"), (None, "UNAUTHENTICATED")]

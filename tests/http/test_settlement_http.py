@@ -39,6 +39,10 @@ mutation Remove($input: RemoveTransferPriceInput!) {
 }"""
 
 PRICES = "{ transferPrices { defaultPricePerPoint default { pricePerPoint } overrides { issuer redeemer pricePerPoint } } }"
+PRICES_ON = """
+query Prices($on: Date) {
+  transferPrices(on: $on) { defaultPricePerPoint default { pricePerPoint } overrides { issuer redeemer pricePerPoint } }
+}"""
 CHANGES = '{ configChanges(entity: "transfer_price") { key before after actor reason } }'
 NOVEMBER = {"period": {"from": "2026-11-01", "to": "2026-11-30"}}
 
@@ -61,7 +65,7 @@ async def _set(admin: Caller, **input: object) -> dict:  # type: ignore[type-arg
 async def test_an_admin_reads_the_settlement_of_a_month(client: httpx.AsyncClient, settings: Settings, core: Core) -> None:
     await _month(core)
     admin = caller(client, settings, "admin")
-    assert (await _set(admin, pricePerPoint="0.8"))["errors"] == []
+    assert (await _set(admin, pricePerPoint="0.8", effectiveFrom="2026-11-01"))["errors"] == []
 
     settlement = (await admin.data(SETTLEMENT, NOVEMBER))["settlement"]
 
@@ -117,8 +121,9 @@ async def test_price_changes_are_validated_and_audited(client: httpx.AsyncClient
     half = await _set(admin, issuer="retail", pricePerPoint="1")
     default = await _set(admin, pricePerPoint="0.8")
     pair = await _set(admin, issuer="retail", redeemer="dining", pricePerPoint="1.25")
-    removed = await admin.mutate("removeTransferPrice", REMOVE_PRICE, {"input": {"issuer": "retail", "redeemer": "dining", "reason": "ended"}})
-    missing = await admin.mutate("removeTransferPrice", REMOVE_PRICE, {"input": {"issuer": "retail", "redeemer": "dining", "reason": "again"}})
+    ended = {"issuer": "retail", "redeemer": "dining", "effectiveFrom": "2030-01-01"}
+    removed = await admin.mutate("removeTransferPrice", REMOVE_PRICE, {"input": {**ended, "reason": "ended"}})
+    missing = await admin.mutate("removeTransferPrice", REMOVE_PRICE, {"input": {**ended, "reason": "again"}})
 
     assert [(e["code"], e["field"]) for e in bad["errors"]] == [("INVALID_CONFIG", "input.pricePerPoint")]
     assert [(e["code"], e["field"]) for e in unknown["errors"]] == [("UNKNOWN_FORMAT", "input.issuer")]
@@ -127,15 +132,25 @@ async def test_price_changes_are_validated_and_audited(client: httpx.AsyncClient
     assert pair["price"]["pricePerPoint"] == "1.25"
     assert removed["price"] == {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "1.25"}
     assert [(e["code"], e["field"]) for e in missing["errors"]] == [("CONFIG_NOT_FOUND", "input.issuer")]
-    assert (await admin.data(PRICES))["transferPrices"] == {
+    assert (await admin.data(PRICES_ON, {"on": "2030-01-01"}))["transferPrices"] == {
         "defaultPricePerPoint": "0.8", "default": {"pricePerPoint": "0.8"}, "overrides": []
     }
+    today = datetime.now(UTC).date().isoformat()
+    assert (await admin.data(PRICES_ON, {"on": today}))["transferPrices"]["overrides"] == [
+        {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "1.25"}
+    ]
     changes = (await admin.data(CHANGES))["configChanges"]
-    pair_state = {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "1.25"}
+    pair_state = {"issuer": "retail", "redeemer": "dining", "pricePerPoint": "1.25", "effectiveFrom": today}
     assert [(c["key"], c["before"], c["after"], c["actor"], c["reason"]) for c in changes] == [
-        ("retail:dining", pair_state, None, "admin", "ended"),
+        ("retail:dining", pair_state, {**ended, "pricePerPoint": None}, "admin", "ended"),
         ("retail:dining", None, pair_state, "admin", "settlement rates 2026"),
-        ("default", None, {"issuer": None, "redeemer": None, "pricePerPoint": "0.8"}, "admin", "settlement rates 2026"),
+        (
+            "default",
+            None,
+            {"issuer": None, "redeemer": None, "pricePerPoint": "0.8", "effectiveFrom": today},
+            "admin",
+            "settlement rates 2026",
+        ),
     ]
 
 
@@ -151,7 +166,7 @@ async def test_an_admin_downloads_the_settlement_csv(client: httpx.AsyncClient, 
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"] == 'attachment; filename="settlement-2026-11-01-2026-11-30.csv"'
     assert response.text == settlement_csv(await settlement_report(core, date(2026, 11, 1), date(2026, 11, 30)))
-    assert "2026-11-01,2026-11-30,redemption,retail,dining,,800,,,1,800,CNY" in response.text.splitlines()
+    assert "2026-11-01,2026-11-30,redemption,retail,dining,,800,,,1,800,CNY," in response.text.splitlines()
 
 
 @pytest.mark.parametrize(
