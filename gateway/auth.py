@@ -61,14 +61,20 @@ def mint_token(
     format_code: str | None = None,
     ttl: timedelta = timedelta(days=30),
     now: datetime | None = None,
+    subject: str | None = None,
 ) -> str:
-    """Sign a token for ``role`` (development and tests; production tokens come from the group's IdP)."""
+    """Sign a token for ``role`` (development and tests; production tokens come from the group's IdP).
+
+    ``subject`` names the person or till behind the token (``alice``, ``till-7``); postings record it
+    (:mod:`gateway.actor`). Without it: ``admin``, ``service:<format>`` or ``member:<id>``.
+    """
     if role is Role.MEMBER and member_id is None:
         raise ValueError("a member token needs member_id")
     if role is Role.SERVICE and not format_code:
         raise ValueError("a service token needs format_code")
     issued = now or datetime.now(UTC)
-    subject = {Role.MEMBER: f"member:{member_id}", Role.SERVICE: f"service:{format_code}", Role.ADMIN: "admin"}[role]
+    default = {Role.MEMBER: f"member:{member_id}", Role.SERVICE: f"service:{format_code}", Role.ADMIN: "admin"}[role]
+    subject = subject or default
     claims: dict[str, object] = {
         "sub": subject,
         "role": role.value,

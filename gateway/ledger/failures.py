@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.actor import current_actor
 from gateway.errors import AtriumError, ErrorCode
 from gateway.persistence.database import Database
 from gateway.persistence.models import (
@@ -108,6 +109,7 @@ async def record_failure(
                     field=error.field,
                     message=error.message[:1000],
                     created_at=now,
+                    actor=current_actor(),
                 )
             )
     except IntegrityError:

@@ -162,7 +162,9 @@ class Posting(SQLModel, table=True):
     ``kind`` is ``earn``, ``redeem``, ``adjust``, ``release`` (pending points became available) or
     ``expire``. ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting
     and returns it; ``request_hash`` tells a true replay from a reused key with another payload.
-    ``reverses_posting_id`` names the posting a reversal or cancellation compensates.
+    ``reverses_posting_id`` names the posting a reversal or cancellation compensates. ``actor`` is
+    who wrote it (``admin:<subject>``, ``service:<format>[:<subject>]``, ``member:<id>``,
+    ``system``; ``NULL`` when unknown): see :mod:`gateway.actor`.
     """
 
     __tablename__ = "posting"
@@ -198,6 +200,7 @@ class Posting(SQLModel, table=True):
     )
     occurred_at: datetime = _ts(nullable=False)
     created_at: datetime = _ts(nullable=False)
+    actor: str | None = Field(default=None, max_length=128)
 
 
 class Entry(SQLModel, table=True):
@@ -270,6 +273,7 @@ class IdempotencyFailure(SQLModel, table=True):
 
     A retry with the same key and payload gets the same error again (TigerBeetle, Stripe), even
     once the member could now afford it. A key is held by a posting or a failure, never both.
+    ``actor`` is who made the refused request (see :mod:`gateway.actor`).
     """
 
     __tablename__ = "idempotency_failure"
@@ -286,6 +290,7 @@ class IdempotencyFailure(SQLModel, table=True):
     field: str | None = Field(default=None, max_length=128)
     message: str = Field(max_length=1000)
     created_at: datetime = _ts(nullable=False)
+    actor: str | None = Field(default=None, max_length=128)
 
 
 class AuditLog(SQLModel, table=True):
