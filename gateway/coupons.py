@@ -144,7 +144,7 @@ async def _use(core: Core, request: UseCouponRequest, key: str, till: str | None
             return _replay(earlier, coupon, key)
         refusal = _MEMBER_REFUSALS.get(coupon.member_status)
         if refusal is not None:
-            raise AtriumError(refusal[0], f"Member {coupon.member_id} {refusal[1]}.", "code")
+            raise AtriumError(refusal[0], f"Member {coupon.member_id} {refusal[1]}.")
         won = await conn.scalar(
             update(coupon_table)
             .where((coupon_table.c.id == coupon.id) & (coupon_table.c.status == ISSUED) & (coupon_table.c.expires_at > now))
@@ -212,7 +212,7 @@ async def cancel_coupon(core: Core, request: CancelCouponRequest, *, now: dateti
     try:
         posting = await cancel_redemption(core, cancel, now=now)
     except AtriumError as error:
-        if error.field in ("redemption", "format"):
+        if error.field in ("redemption", "redemptionPosting", "format"):
             raise AtriumError(error.code, error.message, "code") from None
         raise
     return CouponCancellation(posting, await redemption_coupons(core, coupon.redemption_posting_id))

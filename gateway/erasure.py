@@ -61,7 +61,7 @@ async def erase_member(core: Core, ref: MemberRef, *, actor: str, reason: str, n
         if member.status == ERASED:
             return ErasureResult(member.id, 0, erased_now=False)
         if member.status not in ERASABLE_STATUSES:
-            raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
+            raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.")
         by_kind = dict(
             (
                 await conn.execute(

@@ -52,10 +52,18 @@ class ErrorCode(str, Enum):
     COUPON_NOT_USABLE = "COUPON_NOT_USABLE"
     # plugins
     PLUGIN_NOT_FOUND = "PLUGIN_NOT_FOUND"
+    # settlement: the period (or a price change's day) falls in a closed settlement period
+    PERIOD_CLOSED = "PERIOD_CLOSED"
 
 
 class AtriumError(Exception):
-    """An expected failure a client can act on; carries ``code``, ``field`` and ``message``."""
+    """An expected failure a client can act on; carries ``code``, ``field`` and ``message``.
+
+    ``field`` names the value at fault in the client's words: camelCase input field names and list
+    indexes, relative to the request the service was given (``points``, ``items.0.unitPrice``), or
+    ``None`` when no single value is (``INSUFFICIENT_POINTS``, ``MEMBER_FROZEN``). The GraphQL layer
+    nests it under the argument it came from (:mod:`gateway.graphql.error_fields`; README, "Errors").
+    """
 
     def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
         super().__init__(message)

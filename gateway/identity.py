@@ -181,7 +181,7 @@ async def _lock_for_identity(conn: AsyncConnection, member_id: int) -> int:
     else:
         raise RuntimeError(f"member {member_id}'s merge chain does not end")
     if row.status == "erased":
-        raise AtriumError(ErrorCode.MEMBER_ERASED, f"Member {member_id} was erased: it takes no new identities.", "member")
+        raise AtriumError(ErrorCode.MEMBER_ERASED, f"Member {member_id} was erased: it takes no new identities.")
     return member_id
 
 

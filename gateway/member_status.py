@@ -44,7 +44,7 @@ async def _set_status(db: Database, ref: MemberRef, target: str, *, actor: str, 
         if member.status == target:
             return member.id
         if member.status not in (ACTIVE, FROZEN):
-            raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
+            raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.")
         await conn.execute(update(member_table).where(member_table.c.id == member.id).values(status=target))
         await write_audit(
             conn,

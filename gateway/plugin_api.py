@@ -328,7 +328,11 @@ class Benefit:
 
 
 class RedemptionRejected(AtriumError):
-    """Raised by a redemption type's ``validate`` when the request cannot be honoured."""
+    """Raised by a redemption type's ``validate`` when the request cannot be honoured.
+
+    ``field`` is ``None`` when the member's situation refuses it, or a field of the ``redeem``
+    input relative to it (``quantity``); the gateway prefixes it (``input.quantity``).
+    """
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(ErrorCode.REDEMPTION_REJECTED, message, field)

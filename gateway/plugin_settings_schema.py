@@ -112,7 +112,7 @@ def reset(model: type[PluginSettings], overrides: Mapping[str, Any], fields: Ite
     """The overrides after ``fields`` go back to their defaults (every field when ``None``).
 
     :raises InvalidSettings: a field the model does not have (``fields.<n>``), or the remaining
-        overrides no longer validate together.
+        overrides no longer validate together (on ``fields``: the request sent no ``values``).
     """
     if fields is None:
         return {}
@@ -124,7 +124,10 @@ def reset(model: type[PluginSettings], overrides: Mapping[str, Any], fields: Ite
     ]
     if unknown:
         raise InvalidSettings(unknown)
-    return overrides_of(build(model, {key: value for key, value in overrides.items() if key not in names}))
+    try:
+        return overrides_of(build(model, {key: value for key, value in overrides.items() if key not in names}))
+    except InvalidSettings as invalid:
+        raise InvalidSettings([AtriumError(error.code, error.message, "fields") for error in invalid.errors]) from None
 
 
 def clean(model: type[PluginSettings], stored: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

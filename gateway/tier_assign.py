@@ -43,7 +43,7 @@ async def assign_tier(core: Core, ref: MemberRef, tier_code: str, *, actor: str,
         member = await lock_member(conn, ref)
         if member.status not in ASSIGNABLE_STATUSES:
             code = ErrorCode.MEMBER_ERASED if member.status == "erased" else ErrorCode.MEMBER_INACTIVE
-            raise AtriumError(code, f"Member {member.id} is {member.status}.", "member")
+            raise AtriumError(code, f"Member {member.id} is {member.status}.")
         previous = ladder.get(member.tier_code)
         if previous.code == target.code:
             return member.id

@@ -92,7 +92,7 @@ async def test_a_debit_beyond_the_balance_is_refused_and_stays_refused_after_a_c
     with pytest.raises(AtriumError) as again:
         await adjust_points(core, _adjust(member_id, -500, key="ADJ-DEBIT"), now=now)
 
-    assert (first.value.code, first.value.field) == (ErrorCode.INSUFFICIENT_POINTS, "points")
+    assert (first.value.code, first.value.field) == (ErrorCode.INSUFFICIENT_POINTS, None)
     assert (again.value.code, again.value.message) == (first.value.code, first.value.message)
     assert (await member_state(core, member_id))[0] == 1100
 

@@ -148,7 +148,7 @@ async def test_a_hold_beyond_the_balance_is_insufficient_points_and_writes_nothi
     with pytest.raises(AtriumError) as raised:
         await place_hold(core, _hold(member_id, "TILL-1", 101), now=T0)
 
-    assert (raised.value.code, raised.value.field) == (ErrorCode.INSUFFICIENT_POINTS, "points")
+    assert (raised.value.code, raised.value.field) == (ErrorCode.INSUFFICIENT_POINTS, None)
     after = await snapshot(core)
     assert after["members"] == before["members"] and after["counts"]["hold"] == 0  # type: ignore[index]
 
@@ -192,7 +192,7 @@ async def test_a_hold_longer_than_a_day_is_invalid_input(core: Core) -> None:
     with pytest.raises(AtriumError) as raised:
         await place_hold(core, _hold(member_id, "TILL-1", 200, ttl=timedelta(days=2)), now=T0)
 
-    assert (raised.value.code, raised.value.field) == (ErrorCode.INVALID_INPUT, "ttl")
+    assert (raised.value.code, raised.value.field) == (ErrorCode.INVALID_INPUT, "ttlMinutes")
 
 
 async def test_held_points_cannot_be_spent_by_another_hold(core: Core) -> None:

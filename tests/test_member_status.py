@@ -59,7 +59,7 @@ async def test_a_frozen_member_cannot_earn(core: Core, now: datetime) -> None:
     with pytest.raises(AtriumError) as raised:
         await earn(core, member_id, "R-1", retail_purchase(), now)
 
-    assert (raised.value.code, raised.value.field) == (ErrorCode.MEMBER_FROZEN, "member")
+    assert (raised.value.code, raised.value.field) == (ErrorCode.MEMBER_FROZEN, None)
     assert await member_state(core, member_id) == (0, 0, "member")
 
 

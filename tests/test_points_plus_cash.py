@@ -146,7 +146,7 @@ async def test_a_bill_in_another_currency_is_unsupported_currency(core: Core) ->
     with pytest.raises(AtriumError) as raised:
         await quote_points_offset(core, MemberRef(member_id=member_id), "property", Money(20_00, "USD"), now=T0)
 
-    assert (raised.value.code, raised.value.field) == (ErrorCode.UNSUPPORTED_CURRENCY, "bill")
+    assert (raised.value.code, raised.value.field) == (ErrorCode.UNSUPPORTED_CURRENCY, "bill.currency")
 
 
 # --- applying ----------------------------------------------------------------------------------

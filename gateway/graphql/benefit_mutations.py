@@ -8,13 +8,13 @@ admin, or the member itself. ``createSharedBenefit`` / ``updateSharedBenefit`` /
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from gateway.actor import actor_of
 from gateway.auth import Principal, Role, forbidden
 from gateway.benefits.admin import (
     SharedBenefitDraft,
@@ -32,12 +32,15 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.benefit_types import Benefit, BenefitUse, QuotaPeriodEnum
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.graphql.inputs import MemberRefInput, member_ref
-from gateway.graphql.mutations import MemberPayload, UserError, resolve_member_id
+from gateway.graphql.mutations import (
+    MemberPayload,
+    UserError,
+    as_payload,
+    resolve_member_id,
+)
 from gateway.ledger.postings import MemberRef
 from gateway.plugin_api import Quota
 from gateway.tiers import current_ladder
-
-P = TypeVar("P")
 
 
 @strawberry.input(description="Use a benefit for a member; a retry with the same key is safe.")
@@ -116,20 +119,6 @@ class SharedBenefitPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _under_input(error: AtriumError) -> AtriumError:
-    """The error with its field named from the mutation's argument (``input.quantity``)."""
-    if error.field and error.field.startswith("input."):
-        return error
-    return error.with_field_prefix("input")
-
-
-async def _payload(payload: type[P], work: Callable[[], Awaitable[P]]) -> P:
-    try:
-        return await work()
-    except AtriumError as exc:
-        return payload(errors=[UserError.from_error(_under_input(exc))])  # type: ignore[call-arg]
-
-
 def key_space(principal: Principal) -> str:
     """The caller's own space of idempotency keys: each format's tills, the admins, each member."""
     if principal.role is Role.SERVICE:
@@ -203,14 +192,14 @@ class BenefitMutation:
                 quantity=input.quantity,
                 idempotency_key=input.idempotency_key,
                 scope=key_space(principal),
-                actor=principal.subject,
+                actor=actor_of(principal),
                 where=_where(principal, input.format),
             )
             result = await use_benefit(info.context.core, request, now=info.context.now())
             info.context.benefit_usage.clear_all()
             return UseBenefitPayload(use=BenefitUse.from_result(result), member_id=result.member_id)
 
-        return await _payload(UseBenefitPayload, work)
+        return await as_payload(UseBenefitPayload, work)
 
     @strawberry.mutation(description="Cancel a benefit use made with `idempotencyKey` by the same caller; its quota comes back.")
     async def cancel_benefit_use(self, info: Info[Context, None], input: CancelBenefitUseInput) -> CancelBenefitUsePayload:
@@ -222,7 +211,7 @@ class BenefitMutation:
             info.context.benefit_usage.clear_all()
             return CancelBenefitUsePayload(use=BenefitUse.from_result(result), member_id=result.member_id)
 
-        return await _payload(CancelBenefitUsePayload, work)
+        return await as_payload(CancelBenefitUsePayload, work)
 
     @strawberry.mutation(description="Define a shared benefit of the group (admin only); audited.")
     async def create_shared_benefit(self, info: Info[Context, None], input: CreateSharedBenefitInput) -> SharedBenefitPayload:
@@ -244,7 +233,7 @@ class BenefitMutation:
             )
             return SharedBenefitPayload(benefit=await _benefit_view(info, created))
 
-        return await _payload(SharedBenefitPayload, work)
+        return await as_payload(SharedBenefitPayload, work)
 
     @strawberry.mutation(description="Change a shared benefit (admin only); fields left out keep their value; audited.")
     async def update_shared_benefit(self, info: Info[Context, None], input: UpdateSharedBenefitInput) -> SharedBenefitPayload:
@@ -255,7 +244,7 @@ class BenefitMutation:
             )
             return SharedBenefitPayload(benefit=await _benefit_view(info, updated))
 
-        return await _payload(SharedBenefitPayload, work)
+        return await as_payload(SharedBenefitPayload, work)
 
     @strawberry.mutation(description="Retire a shared benefit (admin only): off every wall, no longer usable; audited.")
     async def retire_shared_benefit(self, info: Info[Context, None], input: RetireSharedBenefitInput) -> SharedBenefitPayload:
@@ -266,7 +255,7 @@ class BenefitMutation:
             )
             return SharedBenefitPayload(benefit=await _benefit_view(info, retired))
 
-        return await _payload(SharedBenefitPayload, work)
+        return await as_payload(SharedBenefitPayload, work)
 
 
 @strawberry.type

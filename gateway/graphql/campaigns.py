@@ -35,6 +35,7 @@ from gateway.campaigns.store import (
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context, as_graphql_error
+from gateway.graphql.error_fields import placed
 from gateway.graphql.types import UserError
 from gateway.money import Money
 from gateway.plugin_api import MoneyInput
@@ -256,7 +257,7 @@ async def _payload(work: Callable[[], Awaitable[CampaignConfig]], info: Info[Con
     try:
         config = await work()
     except AtriumError as exc:
-        return CampaignPayload(errors=[UserError.from_error(exc)])
+        return CampaignPayload(errors=[UserError.from_error(placed(exc))])
     core = info.context.core
     async with core.db.read() as conn:
         budget = (await budgets(conn, [config.code]))[config.code]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from gateway.actor import actor_of
 from gateway.auth import Principal, Role
 from gateway.coupons import (
     CancelCouponRequest,
@@ -21,6 +22,7 @@ from gateway.coupons import (
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.graphql.coupon_types import Coupon
+from gateway.graphql.error_fields import placed
 from gateway.graphql.mutations import MemberPayload, as_payload, forget
 from gateway.graphql.types import Posting, UserError
 
@@ -56,10 +58,6 @@ def _till(info: Info[Context, None]) -> Principal:
     return info.context.require_role(Role.SERVICE, Role.ADMIN)
 
 
-def _in_input(error: AtriumError) -> AtriumError:
-    return error.with_field_prefix("input") if error.field else error
-
-
 @strawberry.type
 class CouponQuery:
     @strawberry.field(
@@ -93,7 +91,7 @@ class CouponMutation:
             request = UseCouponRequest(
                 code=input.code,
                 idempotency_key=input.idempotency_key,
-                used_by=principal.subject,
+                used_by=actor_of(principal),
                 format_code=scope,
                 till=input.till,
             )
@@ -102,9 +100,9 @@ class CouponMutation:
                 used = await use_coupon(info.context.core, request, now=now)
             except AtriumError as exc:
                 if exc.code is not ErrorCode.COUPON_NOT_USABLE:
-                    raise _in_input(exc) from None
+                    raise
                 current = await lookup_coupon(info.context.core, input.code, format_code=scope)
-                return UseCouponPayload(coupon=Coupon.from_row(current, now), errors=[UserError.from_error(_in_input(exc))])
+                return UseCouponPayload(coupon=Coupon.from_row(current, now), errors=[UserError.from_error(placed(exc))])
             return UseCouponPayload(coupon=Coupon.from_row(used.coupon, now), replayed=used.replayed)
 
         return await as_payload(UseCouponPayload, work)
@@ -123,10 +121,7 @@ class CouponMutation:
                 format_code=principal.format if principal.role is Role.SERVICE else None,
             )
             now = info.context.now()
-            try:
-                done = await cancel_coupon(info.context.core, request, now=now)
-            except AtriumError as exc:
-                raise _in_input(exc) from None
+            done = await cancel_coupon(info.context.core, request, now=now)
             forget(info.context.members, done.posting.member_id)
             return CancelCouponPayload(
                 posting=Posting.from_result(done.posting),

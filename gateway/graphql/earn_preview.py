@@ -150,7 +150,7 @@ class EarnPreviewQuery:
             if principal.role is Role.MEMBER:
                 ref = MemberRef(member_id=principal.member_id)
                 if member is not None:
-                    asked = await resolve_member_id(info, member_ref(info.context, member, "member"))
+                    asked = await resolve_member_id(info, member_ref(info.context, member, "member"), "member")
                     if asked != principal.member_id:
                         raise forbidden("A member token can only preview its own earn.", "member")
             else:

@@ -267,7 +267,7 @@ class PointsOffsetQuery:
             if principal.role is Role.MEMBER:
                 ref = MemberRef(member_id=principal.member_id)
                 if member is not None:
-                    asked = await resolve_member_id(info, member_ref(info.context, member, "member"))
+                    asked = await resolve_member_id(info, member_ref(info.context, member, "member"), "member")
                     if asked != principal.member_id:
                         raise forbidden("A member token can only quote its own points.", "member")
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 import strawberry
@@ -12,6 +12,7 @@ from strawberry.types import Info
 from gateway.auth import Principal, Role, forbidden
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context
+from gateway.graphql.error_fields import INPUT_ONLY, placed
 from gateway.graphql.inputs import (
     EnrolInput,
     LinkIdentityInput,
@@ -75,12 +76,15 @@ def forget(loader: DataLoader[int, Any], key: int) -> None:
         pass
 
 
-async def as_payload(payload: type[P], work: Callable[[], Awaitable[P]]) -> P:
-    """Run ``work``; an :class:`AtriumError` becomes ``payload(errors=[...])`` instead of an exception."""
+async def as_payload(payload: type[P], work: Callable[[], Awaitable[P]], *, arguments: Collection[str] = INPUT_ONLY) -> P:
+    """Run ``work``; an :class:`AtriumError` becomes ``payload(errors=[...])`` instead of an exception.
+
+    The error's field is placed among the mutation's ``arguments`` (:func:`gateway.graphql.error_fields.placed`).
+    """
     try:
         return await work()
     except AtriumError as exc:
-        return payload(errors=[UserError.from_error(exc)])  # type: ignore[call-arg]
+        return payload(errors=[UserError.from_error(placed(exc, arguments))])  # type: ignore[call-arg]
 
 
 def posting_payload(info: Info[Context, None], payload: type[P], result: PostingResult) -> P:
@@ -91,7 +95,7 @@ def posting_payload(info: Info[Context, None], payload: type[P], result: Posting
 
 def _check_identity_scope(principal: Principal, identity: IdentityKey) -> None:
     if identity.kind is IdentityKind.CUSTOMER_ID and not principal.can_act_for_format(identity.namespace):
-        raise forbidden(f"A {principal.format} service account cannot set {identity.namespace} customer ids.", "identity.format")
+        raise forbidden(f"A {principal.format} service account cannot set {identity.namespace} customer ids.", "input.identity.format")
 
 
 @strawberry.type
@@ -156,8 +160,8 @@ class Mutation:
         return await as_payload(RedeemPayload, work)
 
 
-async def resolve_member_id(info: Info[Context, None], ref: MemberRef) -> int:
-    """The member id behind a reference, or ``MEMBER_NOT_FOUND``."""
+async def resolve_member_id(info: Info[Context, None], ref: MemberRef, field: str = "input.member") -> int:
+    """The member id behind a reference, or ``MEMBER_NOT_FOUND`` on ``field`` (the argument that named it)."""
     if ref.member_id is not None:
         row = await info.context.members.load(ref.member_id)
         if row is not None:
@@ -168,5 +172,5 @@ async def resolve_member_id(info: Info[Context, None], ref: MemberRef) -> int:
             found = await find_member_id(conn, ref.identity)
         if found is not None:
             return found
-    raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, "No such member.", "input.member")
+    raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, "No such member.", field)
 

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from gateway.auth import Role, forbidden
 from gateway.graphql.context import Context
+from gateway.graphql.error_fields import PART_REFUND_ARGUMENTS
 from gateway.graphql.mutations import as_payload, posting_payload
 from gateway.graphql.reversal_mutations import RefundActivityPayload
 from gateway.ledger.part_refund import PartRefundRequest, refund_parts
@@ -42,7 +43,7 @@ def refund_mutation(kind: ActivityKind) -> Any:
             result = await refund_parts(info.context.core, request, now=info.context.now())
             return posting_payload(info, RefundActivityPayload, result)
 
-        return await as_payload(RefundActivityPayload, work)
+        return await as_payload(RefundActivityPayload, work, arguments=PART_REFUND_ARGUMENTS)
 
     resolve.__name__ = resolve.__qualname__ = f"refund_{kind.format}_{kind.name}"
     resolve.__annotations__ = {

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from gateway.auth import Role
 from gateway.errors import AtriumError
 from gateway.graphql.context import Context, as_graphql_error
+from gateway.graphql.error_fields import placed
 from gateway.graphql.mutations import as_payload
 from gateway.graphql.types import UserError
 from gateway.plugin_settings import (
@@ -97,7 +98,7 @@ class PluginSettingsQuery:
 
 def _each_error(payload: Any, exc: InvalidSettings) -> Any:
     """A payload listing every problem of a refused change, each with its field under ``input``."""
-    return payload(errors=[UserError.from_error(error) for error in exc.with_field_prefix("input").errors])
+    return payload(errors=[UserError.from_error(placed(error)) for error in exc.errors])
 
 
 @strawberry.type
@@ -122,8 +123,6 @@ class PluginSettingsMutation:
                 )
             except InvalidSettings as exc:
                 return _each_error(UpdatePluginSettingsPayload, exc)
-            except AtriumError as exc:
-                raise exc.with_field_prefix("input") from None
             return UpdatePluginSettingsPayload(settings=PluginSettingsType.from_view(view))
 
         return await as_payload(UpdatePluginSettingsPayload, work)
@@ -145,8 +144,6 @@ class PluginSettingsMutation:
                 )
             except InvalidSettings as exc:
                 return _each_error(ResetPluginSettingsPayload, exc)
-            except AtriumError as exc:
-                raise exc.with_field_prefix("input") from None
             return ResetPluginSettingsPayload(settings=PluginSettingsType.from_view(view))
 
         return await as_payload(ResetPluginSettingsPayload, work)

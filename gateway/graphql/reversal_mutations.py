@@ -88,10 +88,7 @@ class ReversalMutation:
                 original_key=input.original,
                 original_posting_id=posting_id_from_global(input.original_posting, "input.originalPosting"),
             )
-            try:
-                result = await refund_activity(info.context.core, request, now=info.context.now())
-            except AtriumError as exc:
-                raise exc.with_field_prefix("input") from None
+            result = await refund_activity(info.context.core, request, now=info.context.now())
             return posting_payload(info, RefundActivityPayload, result)
 
         return await as_payload(RefundActivityPayload, work)
@@ -108,10 +105,7 @@ class ReversalMutation:
                 redemption_key=input.redemption,
                 redemption_posting_id=posting_id_from_global(input.redemption_posting, "input.redemptionPosting"),
             )
-            try:
-                result = await cancel_redemption(info.context.core, request, now=info.context.now())
-            except AtriumError as exc:
-                raise exc.with_field_prefix("input") from None
+            result = await cancel_redemption(info.context.core, request, now=info.context.now())
             return posting_payload(info, CancelRedemptionPayload, result)
 
         return await as_payload(CancelRedemptionPayload, work)

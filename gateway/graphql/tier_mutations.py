@@ -12,7 +12,6 @@ import strawberry
 from strawberry.types import Info
 
 from gateway.auth import Role
-from gateway.errors import AtriumError
 from gateway.graphql.context import Context
 from gateway.graphql.inputs import MemberRefInput, member_ref
 from gateway.graphql.mutations import MemberPayload, as_payload, forget
@@ -129,12 +128,9 @@ class TierMutation:
         async def work() -> AssignMemberTierPayload:
             principal = info.context.require_role(Role.ADMIN)
             ref = member_ref(info.context, input.member, "input.member")
-            try:
-                member_id = await assign_tier(
-                    info.context.core, ref, input.tier, actor=principal.subject, reason=input.reason, now=info.context.now()
-                )
-            except AtriumError as exc:
-                raise exc.with_field_prefix("input") if exc.field in ("tier", "reason", "member") else exc
+            member_id = await assign_tier(
+                info.context.core, ref, input.tier, actor=principal.subject, reason=input.reason, now=info.context.now()
+            )
             forget(info.context.members, member_id)
             return AssignMemberTierPayload(member_id=member_id)
 

@@ -92,7 +92,7 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
                     return replay
                 attempt.member_id = member.id
                 if member.status not in ADJUSTABLE_STATUSES:
-                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "member")
+                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.")
                 # A debit never overdraws; a credit always lands, also on a member in debt (gateway.ledger.debt).
                 guard = member_table.c.id == member.id
                 if points < 0:
@@ -107,7 +107,6 @@ async def adjust_points(core: Core, request: AdjustRequest, *, now: datetime) ->
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"Cannot debit {-points} pts; the member has {member.points_balance} available.",
-                        "points",
                     )
                 draws = await draw_lots(conn, member.id, -points) if points < 0 else []
                 sign = "+" if points > 0 else "-"

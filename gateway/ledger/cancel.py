@@ -135,7 +135,9 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
             key=request.redemption_key,
             posting_id=request.redemption_posting_id,
             field="redemption",
+            posting_field="redemptionPosting",
         )
+    named_by = "redemption" if request.redemption_key is not None else "redemptionPosting"
     scope = f"cancel:{request.format}"
     fingerprint = request_hash({"redemption": redemption.id})
     now = now.astimezone(UTC)
@@ -149,7 +151,7 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                     return replay
                 attempt.member_id = member.id
                 if member.status not in REVERSIBLE_STATUSES:
-                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "redemption")
+                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.")
                 earlier = await conn.scalar(
                     select(posting_table.c.idempotency_key).where(
                         (posting_table.c.reverses_posting_id == redemption.id) & (posting_table.c.kind == "cancel")
@@ -159,7 +161,7 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                     raise AtriumError(
                         ErrorCode.ALREADY_CANCELLED,
                         f"Redemption {redemption.idempotency_key} was already cancelled (by {earlier}).",
-                        "redemption",
+                        named_by,
                     )
                 spent = -redemption.points
                 draws = await _draws(conn, redemption.id)
@@ -233,7 +235,7 @@ async def cancel_redemption(core: Core, request: CancelRequest, *, now: datetime
                 }
                 posting_id = await insert_posting(conn, {**values, "reverses_posting_id": redemption.id})
                 await cancel_redemption_coupons(
-                    conn, redemption_id=redemption.id, posting_id=posting_id, member_id=member.id, now=now
+                    conn, redemption_id=redemption.id, posting_id=posting_id, member_id=member.id, now=now, field=named_by
                 )
                 await insert_entries(
                     conn,

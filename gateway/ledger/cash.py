@@ -139,12 +139,12 @@ def _check_bill(core: Core, bill: Money) -> Money:
     settings = core.settings
     if bill.currency != settings.currency:
         raise AtriumError(
-            ErrorCode.UNSUPPORTED_CURRENCY, f"The group runs its points in {settings.currency}; got {bill.currency}.", "bill"
+            ErrorCode.UNSUPPORTED_CURRENCY, f"The group runs its points in {settings.currency}; got {bill.currency}.", "bill.currency"
         )
     if type(bill.minor) is not int or bill.minor <= 0:
-        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The bill must be greater than zero.", "bill")
+        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The bill must be greater than zero.", "bill.amount")
     if bill.minor > settings.max_activity_amount_minor:
-        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The bill exceeds the per-activity limit.", "bill")
+        raise AtriumError(ErrorCode.INVALID_AMOUNT, "The bill exceeds the per-activity limit.", "bill.amount")
     return bill
 
 
@@ -217,7 +217,6 @@ async def apply_points_offset(core: Core, request: OffsetRequest, *, now: dateti
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"Paying {offset.format(locale)} takes {points} pts; the member has {member.points_balance}.",
-                        "points",
                     )
                 draws = await draw_lots(conn, member.id, points)
                 values = {

@@ -41,11 +41,13 @@ async def find_original(
     key: str | None,
     posting_id: int | None,
     field: str,
+    posting_field: str,
 ) -> PostingResult:
     """The ``kind`` posting of ``format_code`` named by its idempotency ``key`` or its ``posting_id``.
 
-    Exactly one of the two must be given (``INVALID_INPUT`` otherwise); a posting that does not
-    exist, is of another kind or belongs to another format is ``POSTING_NOT_FOUND`` on ``field``.
+    Exactly one of the two must be given (``INVALID_INPUT`` on ``field`` otherwise); a posting that
+    does not exist, is of another kind or belongs to another format is ``POSTING_NOT_FOUND`` on the
+    field that named it: ``field`` (the key's) or ``posting_field`` (the posting id's).
     """
     if (key is None) == (posting_id is None):
         raise AtriumError(ErrorCode.INVALID_INPUT, f"Name the original {kind} by its idempotency key or its posting id, not both.", field)
@@ -60,7 +62,8 @@ async def find_original(
         described = f"id {posting_id}"
     row = (await conn.execute(query)).first()
     if row is None:
-        raise AtriumError(ErrorCode.POSTING_NOT_FOUND, f"There is no {format_code} {kind} with {described}.", field)
+        named_by = field if key is not None else posting_field
+        raise AtriumError(ErrorCode.POSTING_NOT_FOUND, f"There is no {format_code} {kind} with {described}.", named_by)
     return posting_from_row(row)
 
 

@@ -190,13 +190,13 @@ def not_usable(coupon: CouponRow, now: datetime, *, field: str, cancelling: bool
 
 
 async def cancel_redemption_coupons(
-    conn: AsyncConnection, *, redemption_id: int, posting_id: int, member_id: int, now: datetime
+    conn: AsyncConnection, *, redemption_id: int, posting_id: int, member_id: int, now: datetime, field: str = "redemption"
 ) -> int:
     """Mark every coupon of redemption ``redemption_id`` (of member ``member_id``) cancelled by ``posting_id``; how many.
 
-    Refuses with ``COUPON_NOT_USABLE`` (the caller's transaction must roll back) when any of them
-    is no longer ``issued`` and unexpired: a used coupon was honoured, and an expired one returns
-    no points. Redemptions that issued no coupons pass untouched (0). The plugins are told of each
+    Refuses with ``COUPON_NOT_USABLE`` on ``field`` (the request's name for the redemption; the
+    caller's transaction must roll back) when any of them is no longer ``issued`` and unexpired: a
+    used coupon was honoured, and an expired one returns no points. Redemptions that issued no coupons pass untouched (0). The plugins are told of each
     coupon cancelled once the cancellation commits.
     """
     cancelled = (
@@ -220,7 +220,7 @@ async def cancel_redemption_coupons(
         )
     ).first()
     if blocking is not None:
-        raise not_usable(coupon_from_row(blocking), now, field="redemption", cancelling=True)
+        raise not_usable(coupon_from_row(blocking), now, field=field, cancelling=True)
     for row in sorted(cancelled, key=lambda row: int(row.id)):
         after_commit(
             conn,

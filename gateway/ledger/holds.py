@@ -282,7 +282,6 @@ async def place_hold(core: Core, request: HoldRequest, *, now: datetime) -> Hold
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"Cannot hold {points} pts; the member has {member.points_balance} available.",
-                        "points",
                     )
                 draws = await draw_lots(conn, member.id, points)
                 expires_at = now + ttl
@@ -636,5 +635,5 @@ def _check_ttl(core: Core, ttl: timedelta | None) -> timedelta:
     if ttl is None:
         return timedelta(minutes=core.settings.hold_ttl_minutes)
     if not isinstance(ttl, timedelta) or not MIN_HOLD_TTL <= ttl <= MAX_HOLD_TTL:
-        raise AtriumError(ErrorCode.INVALID_INPUT, "A hold lasts from 1 minute to 24 hours.", "ttl")
+        raise AtriumError(ErrorCode.INVALID_INPUT, "A hold lasts from 1 minute to 24 hours.", "ttlMinutes")
     return ttl

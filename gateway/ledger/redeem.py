@@ -131,7 +131,6 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"{reward.name} ×{request.quantity} costs {cost} pts; the member has {member.points_balance}.",
-                        "quantity",
                     )
                 draws = await draw_lots(conn, member.id, cost)
                 fulfilment = _plugin_call(core, reward, "fulfil", plugin_request)

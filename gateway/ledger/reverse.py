@@ -357,6 +357,7 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
             key=request.original_key,
             posting_id=request.original_posting_id,
             field="original",
+            posting_field="originalPosting",
         )
     amount: Money | None = None
     if request.part is None:
@@ -379,7 +380,7 @@ async def refund_activity(core: Core, request: RefundRequest, *, now: datetime) 
                     return replay
                 attempt.member_id = member.id
                 if member.status not in REVERSIBLE_STATUSES:
-                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.", "original")
+                    raise AtriumError(ErrorCode.MEMBER_INACTIVE, f"Member {member.id} is {member.status}.")
                 whole = int(original.amount_minor or 0)
                 earlier = await _earlier_refunds(conn, original)
                 refunded, points_before, growth_before, expired_taken = (

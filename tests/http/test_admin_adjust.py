@@ -64,4 +64,4 @@ async def test_a_debit_beyond_the_balance_is_a_typed_error(client: httpx.AsyncCl
     )
 
     assert payload["posting"] is None
-    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INSUFFICIENT_POINTS", "points")]
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INSUFFICIENT_POINTS", None)]

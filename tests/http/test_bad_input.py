@@ -111,7 +111,7 @@ async def test_an_unknown_reward_format_is_a_typed_error(client: httpx.AsyncClie
         "redeem", REDEEM, {"input": {"format": "karaoke", "reward": "song", "idempotencyKey": "X", "member": {"identity": PHONE}}}
     )
 
-    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("UNKNOWN_FORMAT", "format")]
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("UNKNOWN_FORMAT", "input.format")]
     assert await snapshot(core) == before
 
 

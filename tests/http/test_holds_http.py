@@ -139,7 +139,7 @@ async def test_a_second_capture_is_a_typed_hold_not_active_error(client: httpx.A
     again = await dining.mutate("captureHold", CAPTURE, {"input": {"format": "dining", "hold": "TILL-1", "idempotencyKey": "PAY-2"}})
 
     assert again["posting"] is None
-    assert [(e["code"], e["field"]) for e in again["errors"]] == [("HOLD_NOT_ACTIVE", "hold")]
+    assert [(e["code"], e["field"]) for e in again["errors"]] == [("HOLD_NOT_ACTIVE", "input.hold")]
 
 
 async def test_a_service_account_cannot_hold_points_for_another_format(client: httpx.AsyncClient, settings: Settings) -> None:
