@@ -7,6 +7,13 @@ and their ratio.
 
     .venv/bin/python bench/earn_throughput.py --database postgres --seconds 10 --concurrency 16
     .venv/bin/python bench/earn_throughput.py --database sqlite
+    .venv/bin/python bench/earn_throughput.py --database sqlite --upgrade-in-reach
+
+An earn reads the member's growth over the tier window only when an upgrade is in reach (its
+growth value after the earn meets a higher tier's threshold, see ``gateway.tier_upgrade``); the
+bench's members start at 0, so by default no earn needs that read. ``--upgrade-in-reach`` first
+gives every member a sale older than the window worth more than Silver's threshold: every earn of
+the run then reads the window (and stays below Silver), the cost for long-standing members.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 import asyncpg
 from atrium_retail.inputs import RetailLineItemInput, RetailPurchaseInput
+from dateutil.relativedelta import relativedelta
 from sqlalchemy import Column, Integer, MetaData, Table, insert, update
 from sqlalchemy.engine import make_url
 
@@ -67,6 +75,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--members", type=int, default=64, help="Members the earns are spread over.")
+    parser.add_argument(
+        "--upgrade-in-reach", action="store_true", help="Start members with old growth value above Silver's threshold: every earn reads the window."
+    )
     args = parser.parse_args()
 
     if args.database == "postgres":
@@ -91,6 +102,17 @@ async def main() -> None:
             member_ids.append(
                 await enrol(core.db, identity=IdentityKey(IdentityKind.EMAIL, f"bench{n}@example.com"), ladder=await current_ladder(core), enrolled_format="retail", now=now)
             )
+        if args.upgrade_in_reach:
+            ladder = await current_ladder(core)
+            old = ladder.rules[1].threshold + 500
+            for n, member_id in enumerate(member_ids):
+                receipt = RetailPurchaseInput(
+                    store_code="BENCH",
+                    currency="CNY",
+                    purchased_at=now - relativedelta(months=ladder.policy.window_months + 1),
+                    items=[RetailLineItemInput(sku="OLD", category="grocery", quantity=1, unit_price=Decimal(old), line_discount=Decimal("0"))],
+                )
+                await record_activity(core, ActivityRequest(MemberRef(member_id=member_id), "retail", "purchase", f"OLD-{n}", receipt), now=now)
         async with core.db.write() as conn:
             await conn.run_sync(baseline_meta.create_all)
             await conn.execute(insert(wallet), [{"id": n, "balance": 0} for n in range(args.members)])
@@ -115,7 +137,10 @@ async def main() -> None:
         base_ops = await run_for(args.seconds, args.concurrency, baseline)
         atrium_ops = await run_for(args.seconds, args.concurrency, atrium)
         base_rate, atrium_rate = base_ops / args.seconds, atrium_ops / args.seconds
-        print(f"database={args.database} concurrency={args.concurrency} seconds={args.seconds} members={args.members}")
+        print(
+            f"database={args.database} concurrency={args.concurrency} seconds={args.seconds} members={args.members}"
+            f" upgrade_in_reach={args.upgrade_in_reach}"
+        )
         print(f"baseline guarded update + ledger row: {base_rate:8.0f} writes/s")
         print(f"atrium earn (rules, idempotency, double entry, lot): {atrium_rate:8.0f} earns/s")
         print(f"ratio atrium/baseline: {atrium_rate / base_rate:.2f}")

@@ -8,6 +8,31 @@ activity it refunds, so refunding a purchase from before the window does not eat
 window's growth. Formats are those of ``earn`` postings in the window.
 
 Every function issues exactly one statement, whatever the number of members or bounds.
+
+**Growth in any window is at most the stored growth value.** For a member ``S`` (not merged away),
+write ``R(S)`` for ``S`` and the records merged into it. Then:
+
+1. ``S.growth_value`` is the sum of ``growth`` over the postings of ``R(S)`` other than ``merge``
+   postings: an earn adds its growth to its posting and to the row, a refund subtracts its growth
+   from both (:mod:`gateway.ledger.reverse`), and a merge moves the merged record's growth value
+   (by induction, the sum over its own records) onto the survivor with a ``merge`` posting, while
+   the merged records join ``R(S)`` (chains are flattened) and keep 0. Nothing else writes growth:
+   every other kind of posting has ``growth = 0``.
+2. Those postings come in groups, one per activity: an earn with growth ``g >= 0`` (earn rules
+   may not return negative growth, :func:`gateway.ledger.earn_points.rule_lines`) and the refunds
+   that reverse it, whose growth together is at least ``-g``: refund ``k`` takes at most
+   ``max(floor(g * share_k) - due so far, 0)`` with ``share_k <= 1`` never decreasing
+   (:func:`gateway.ledger.reverse.share_after`), so the dues add up to ``floor(g * last share) <= g``.
+   Every group's net growth is therefore ``>= 0``.
+3. A refund counts at the date of the activity it refunds, so a group lies wholly inside or
+   wholly outside any window ``[since, ...)``.
+
+So ``S.growth_value - window growth`` is the sum of the net growth of the groups outside the
+window: never negative. :func:`gateway.tier_upgrade.upgrade_out_of_reach` relies on it to skip the
+window's aggregate when even the growth value cannot reach a higher tier; a property test
+(``tests/test_window_growth_bound.py``) checks it over random earns, back-dated sales, refunds and
+merges. Should a new kind of posting carry growth (an admin growth adjustment, say), it must keep
+each group's net growth non-negative, or that shortcut must go.
 """
 
 from __future__ import annotations
@@ -16,7 +41,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.persistence.models import member_table, posting_table
@@ -95,11 +120,24 @@ async def standings(
     return {int(row["owner_id"]): _standings(row, len(since)) for row in rows}
 
 
-async def standing_before_earn(conn: AsyncConnection, member_id: int, *, since: datetime, format_code: str) -> tuple[Standing, bool]:
-    """The member's standing since ``since`` before an earn in ``format_code``, and whether it already earned in that format then."""
+def _before_earn_query() -> Any:
+    """The statement of :func:`standing_before_earn`, built once: ``member_id``, ``since`` and ``format_code`` are bound per call."""
+    member_id = bindparam("member_id", type_=_member.c.id.type)
+    since = bindparam("since", type_=_posting.c.occurred_at.type)
+    format_code = bindparam("format_code", type_=_posting.c.format.type)
+    owners = ((_member.c.merged_into_id.is_(None)) & (_member.c.id == member_id)) | (_member.c.merged_into_id == member_id)
     earned_here = (_activity_date >= since) & (_posting.c.kind == "earn") & (_posting.c.format == format_code)
     seen = func.coalesce(func.sum(case((earned_here, 1), else_=0)), 0).label("seen")
-    row = (await conn.execute(_query(_owned_by([member_id]), [since], None, [seen]))).mappings().first()
+    return _query(owners, [since], None, [seen])
+
+
+_BEFORE_EARN = _before_earn_query()
+
+
+async def standing_before_earn(conn: AsyncConnection, member_id: int, *, since: datetime, format_code: str) -> tuple[Standing, bool]:
+    """The member's standing since ``since`` before an earn in ``format_code``, and whether it already earned in that format then."""
+    params = {"member_id": member_id, "since": since, "format_code": format_code}
+    row = (await conn.execute(_BEFORE_EARN, params)).mappings().first()
     if row is None:
         return Standing(), False
     return _standings(row, 1)[0], int(row["seen"]) > 0

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.campaigns.awards import plan_activity, record_awards
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.debt import repay_debt
+from gateway.ledger.earn_writes import credit_member, insert_lots
 from gateway.ledger.failures import failure_stays_failure
 from gateway.ledger.holds import catch_up
 from gateway.ledger.lots import lot_expires_at
@@ -24,7 +24,7 @@ from gateway.ledger.postings import (
     find_replay,
     insert_entries,
     insert_posting,
-    lock_member,
+    lock_member_and_key,
     replay_after_conflict,
     request_hash,
     require_active,
@@ -32,13 +32,7 @@ from gateway.ledger.postings import (
 )
 from gateway.members import MemberRow
 from gateway.notices import notifying_write
-from gateway.persistence.models import (
-    PENDING,
-    WALLET,
-    issuance_account,
-    lot_table,
-    member_table,
-)
+from gateway.persistence.models import PENDING, WALLET, issuance_account
 from gateway.plugin_api import (
     Activity,
     ActivityDraft,
@@ -146,9 +140,9 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
             async with notifying_write(core) as conn:
-                member = await lock_member(conn, request.member)
+                member, key_read = await lock_member_and_key(conn, request.member, scope, key)
                 member = await catch_up(core, conn, member, now=now)
-                replay = await find_replay(conn, scope, key, fingerprint, member.id)
+                replay = await find_replay(conn, scope, key, fingerprint, member.id, read=key_read)
                 if replay is not None:
                     return replay
                 attempt.member_id = member.id
@@ -170,7 +164,8 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                 points, growth = plan.points, plan.growth
                 balance_after = member.points_balance + plan.available
                 upgrade = await tier_after_earn(
-                    conn, ladder, core.settings.zone, member.id, tier, activity=activity, growth=growth, now=now
+                    conn, ladder, core.settings.zone, member.id, tier, activity=activity, growth=growth,
+                    growth_value=member.growth_value, now=now,
                 )
                 tier_after = upgrade.after
                 format_name = core.registry.formats[kind.format].name
@@ -211,37 +206,20 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                         (issuance_account(kind.format), None, -points),
                     ],
                 )
-                if plan.lots:
-                    expires_at = lot_expires_at(core.settings, activity.occurred_at)
-                    await conn.execute(
-                        insert(lot_table),
-                        [
-                            {
-                                "member_id": member.id,
-                                "posting_id": posting_id,
-                                "format": kind.format,
-                                "points": lot.points,
-                                "remaining": lot.points,
-                                "earned_at": activity.occurred_at,
-                                "available_at": lot.available_at,
-                                "expires_at": expires_at,
-                                "pending": lot.pending,
-                            }
-                            for lot in plan.lots
-                        ],
-                    )
+                await insert_lots(
+                    conn,
+                    plan.lots,
+                    member_id=member.id,
+                    posting_id=posting_id,
+                    format_code=kind.format,
+                    earned_at=activity.occurred_at,
+                    expires_at=lot_expires_at(core.settings, activity.occurred_at),
+                )
                 await record_awards(conn, planned, member_id=member.id)
                 await repay_debt(conn, member.id, posting_id, balance_before=member.points_balance, credited=plan.available)
                 await write_earn_tier_change(conn, upgrade, member_id=member.id, posting_id=posting_id, now=now)
-                await conn.execute(
-                    update(member_table)
-                    .where(member_table.c.id == member.id)
-                    .values(
-                        points_balance=member_table.c.points_balance + plan.available,
-                        pending_balance=member_table.c.pending_balance + plan.pending,
-                        growth_value=member_table.c.growth_value + growth,
-                        **upgrade.member_values(now),
-                    )
+                await credit_member(
+                    conn, member.id, available=plan.available, pending=plan.pending, growth=growth, tier=upgrade, now=now
                 )
         except IntegrityError as conflict:
             return await replay_after_conflict(core.db, conflict, scope, key, fingerprint, request.member)

@@ -79,7 +79,8 @@ async def preview_earn(core: Core, member: MemberRef, format_code: str, kind_nam
         )
         plan = await plan_activity(core, conn, row, activity, context, now=now, lock=False)
         upgrade = await tier_after_earn(
-            conn, ladder, core.settings.zone, row.id, context.tier, activity=activity, growth=plan.earn.growth, now=now
+            conn, ladder, core.settings.zone, row.id, context.tier, activity=activity, growth=plan.earn.growth,
+            growth_value=row.growth_value, now=now,
         )
     return EarnPreview(
         member_id=row.id,
