@@ -30,6 +30,18 @@ app.add_typer(tiers_app, name="tiers")
 app.add_typer(settlement_app, name="settlement")
 
 
+@app.callback()
+def run_as_system(ctx: typer.Context) -> None:
+    """Run every command as the actor ``system``: the postings and failures a CLI job writes record it.
+
+    Set before the command's ``asyncio.run`` (whose task copies the context) and reset when the
+    command ends (gateway.actor), so nothing leaks into a process that embeds the CLI.
+    """
+    from gateway.actor import SYSTEM, acting_as
+
+    ctx.with_resource(acting_as(SYSTEM))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -59,11 +71,12 @@ def token(
     member: Annotated[int | None, typer.Option(help="Member number, for a member token.")] = None,
     format: Annotated[str | None, typer.Option("--format", help="Format code, for a service token.")] = None,
     days: Annotated[int, typer.Option(help="Days until it expires.")] = 30,
+    subject: Annotated[str | None, typer.Option(help="Who the token stands for (alice, till-7): postings record it.")] = None,
 ) -> None:
     """Mint a signed development token (the group's identity provider issues production ones)."""
     settings = Settings()
     try:
-        value = mint_token(settings, role=role, member_id=member, format_code=format, ttl=timedelta(days=days))
+        value = mint_token(settings, role=role, member_id=member, format_code=format, ttl=timedelta(days=days), subject=subject)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if settings.jwt_secret == DEVELOPMENT_SECRET:
@@ -99,7 +112,8 @@ def schema_export(
 
 @ledger_app.command("verify")
 def ledger_verify() -> None:
-    """Recompute every balance from entries and lots; exit 1 naming each member that differs."""
+    """Recompute every balance from entries and lots, and check postings, coupons and counters; exit 1
+    naming each member (or campaign) that differs."""
     from gateway.ledger.verify import verify_ledger
     from gateway.persistence.database import Database
 
@@ -108,10 +122,7 @@ def ledger_verify() -> None:
         db = Database(settings.database_url)
         try:
             async with db.read() as conn:
-                return [
-                    f"member {d.member_id}: {d.problem}" if d.member_id is not None else f"posting {d.posting_id}: {d.problem}"
-                    for d in await verify_ledger(conn)
-                ]
+                return [f"{d.subject}: {d.problem}" for d in await verify_ledger(conn)]
         finally:
             await db.dispose()
 
@@ -120,7 +131,10 @@ def ledger_verify() -> None:
         typer.echo(line, err=True)
     if problems:
         raise typer.Exit(1)
-    typer.echo("Ledger verified: every posting balances and every stored balance matches its entries and lots.")
+    typer.echo(
+        "Ledger verified: every posting balances, every stored balance matches its entries and lots, and every "
+        "balance after, coupon, benefit counter and campaign budget agrees."
+    )
 
 
 def _as_of(value: str | None, settings: Settings) -> datetime:
@@ -180,10 +194,10 @@ def ledger_expire(
 
 @demo_app.command("load")
 def demo_load(
-    members: Annotated[int, typer.Option(help="How many members to create.")] = 240,
+    members: Annotated[int, typer.Option(help="How many members to create.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed, for the same data every time.")] = 7,
 ) -> None:
-    """Load demo members and a few months of activity across formats (skipped if already loaded)."""
+    """Load the demo group's first four months through GraphQL, each step on its own day, and print a summary (skipped if already loaded)."""
     from gateway.demo import load_demo
 
     typer.echo(asyncio.run(load_demo(Settings(), members=members, seed=seed)))

@@ -13,6 +13,7 @@ from gateway.auth import Principal, Role
 from gateway.benefits.wall import Counters
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.graphql.actor import posting_actor_loader
 from gateway.graphql.benefit_loaders import UsageKey, benefit_usage_loader
 from gateway.graphql.tier_loaders import (
     MemberStanding,
@@ -56,6 +57,7 @@ class Context:
     tier_histories: DataLoader[TierHistoryKey, list[TierHistoryRow]] = field(init=False)
     _ladder: Ladder | None = field(default=None, init=False, repr=False)
     benefit_usage: DataLoader[UsageKey, Counters] = field(init=False)
+    posting_actors: DataLoader[int, str | None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.members = _member_loader(self.core, self.now)
@@ -63,6 +65,7 @@ class Context:
         self.tier_standings = tier_standing_loader(self.core, self.now)
         self.tier_histories = tier_history_loader(self.core)
         self.benefit_usage = benefit_usage_loader(self.core)
+        self.posting_actors = posting_actor_loader(self.core)
 
     @staticmethod
     def now() -> datetime:

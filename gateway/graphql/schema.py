@@ -30,6 +30,7 @@ from strawberry.types import Info
 
 from gateway.auth import Role, forbidden
 from gateway.errors import AtriumError, PluginLoadError
+from gateway.graphql.actor import ActorExtension
 from gateway.graphql.admin_mutations import AdminMutation
 from gateway.graphql.benefit_mutations import BenefitMutation, BenefitQuery
 from gateway.graphql.campaigns import CampaignMutation, CampaignQuery
@@ -37,6 +38,7 @@ from gateway.graphql.config_queries import ConfigAuditQuery
 from gateway.graphql.context import Context
 from gateway.graphql.coupon_mutations import CouponMutation, CouponQuery
 from gateway.graphql.earn_preview import EarnPreviewQuery
+from gateway.graphql.error_fields import ACTIVITY_ARGUMENTS
 from gateway.graphql.hold_mutations import HoldMutation, PointsOffsetQuery
 from gateway.graphql.inputs import MemberRefInput, member_ref
 from gateway.graphql.member_admin_mutations import MemberAdminMutation
@@ -51,7 +53,12 @@ from gateway.graphql.plugin_queries import PluginQuery
 from gateway.graphql.plugin_settings import PluginSettingsMutation, PluginSettingsQuery
 from gateway.graphql.queries import Query
 from gateway.graphql.reversal_mutations import ReversalMutation
+from gateway.graphql.scalars import schema_config
 from gateway.graphql.settlement import SettlementQuery
+from gateway.graphql.settlement_closing import (
+    SettlementClosingMutation,
+    SettlementClosingQuery,
+)
 from gateway.graphql.tier_mutations import TierMutation
 from gateway.graphql.tier_types import TierQuery
 from gateway.graphql.transfer_price_mutations import TransferPriceMutation
@@ -62,12 +69,14 @@ from gateway.settings import Settings
 
 GatewayMutation: type = merge_types(
     "Mutation", (Mutation, AdminMutation, MemberAdminMutation, ReversalMutation, HoldMutation, CouponMutation, BenefitMutation,
-                 PluginSettingsMutation, CampaignMutation, TransferPriceMutation, TierMutation)
+                 PluginSettingsMutation, CampaignMutation, TransferPriceMutation, TierMutation,
+                 SettlementClosingMutation)
 )
 """The gateway's own mutations: the core ones and the group admins'; plugins' activity mutations join at start-up."""
 
 GatewayQuery: type = merge_types("Query", (Query, PointsOffsetQuery, ConfigAuditQuery, CouponQuery, PluginQuery, BenefitQuery,
-                                           PluginSettingsQuery, CampaignQuery, EarnPreviewQuery, SettlementQuery, TierQuery))
+                                           PluginSettingsQuery, CampaignQuery, EarnPreviewQuery, SettlementQuery, TierQuery,
+                                           SettlementClosingQuery))
 """The gateway's own query fields: the core ones and the tills' points-plus-cash quote."""
 
 
@@ -96,7 +105,7 @@ def _activity_mutation(kind: ActivityKind) -> Any:
             result = await record_activity(info.context.core, request, now=info.context.now())
             return posting_payload(info, RecordActivityPayload, result)
 
-        return await as_payload(RecordActivityPayload, work)
+        return await as_payload(RecordActivityPayload, work, arguments=ACTIVITY_ARGUMENTS)
 
     resolve.__name__ = resolve.__qualname__ = f"record_{kind.format}_{kind.name}"
     resolve.__annotations__ = {
@@ -125,7 +134,9 @@ def _type_names(types: tuple[type, ...]) -> frozenset[str]:
 
 @functools.cache
 def _gateway_type_names() -> frozenset[str]:
-    return frozenset(strawberry.Schema(query=GatewayQuery, mutation=GatewayMutation, types=[MoneyInput, ActivityDetails])._schema.type_map)
+    return frozenset(strawberry.Schema(
+        query=GatewayQuery, mutation=GatewayMutation, types=[MoneyInput, ActivityDetails], config=schema_config()
+    )._schema.type_map)
 
 
 def check_clashes(registry: PluginRegistry) -> None:
@@ -170,12 +181,13 @@ def _should_mask(error: GraphQLError) -> bool:
 
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Caches and limits, as factories. Limiter rules are built once so the validation cache hits."""
+    """The caller as actor (:mod:`gateway.graphql.actor`), caches and limits, as factories. Limiter rules are built once so the validation cache hits."""
     rules = [
         depth_validator(settings.graphql_max_depth, should_ignore=None),
         alias_validator(settings.graphql_max_aliases),
     ]
     return [
+        ActorExtension,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=settings.graphql_parser_cache_size),
         lambda: AddValidationRules(rules),
@@ -213,4 +225,5 @@ def build_schema(registry: PluginRegistry, settings: Settings) -> strawberry.Sch
             *[item for _, item in registry.graphql_types],
         ],
         extensions=extensions(settings),
+        config=schema_config(),
     )

@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from gateway.coupons import MAX_PAGE as MAX_COUPON_PAGE
 from gateway.errors import AtriumError, ErrorCode
+from gateway.graphql.actor import ACTOR_DESCRIPTION, resolve_posting_actor
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.graphql.coupon_types import (
     CouponConnection,
@@ -199,6 +200,10 @@ class Posting(relay.Node):
             details=self.details,
         )
         return kind.details_type.from_activity(stored)  # type: ignore[attr-defined,no-any-return]
+
+    @strawberry.field(description=ACTOR_DESCRIPTION)
+    async def actor(self, info: Info[Context, None]) -> str | None:
+        return await resolve_posting_actor(info.context, self.posting_id)
 
     @classmethod
     def from_result(cls, result: PostingResult) -> "Posting":
