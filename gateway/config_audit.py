@@ -3,7 +3,11 @@
 Every admin change of configuration (a tier, a benefit, a campaign, a transfer price, a plugin's
 settings) writes one ``audit_log`` row in the same transaction as the change, with the action
 ``config.<entity>`` and the before and after states as JSON. ``before`` is ``None`` for a
-creation and ``after`` is ``None`` for a deletion. :func:`config_changes` reads them back, newest first.
+creation and ``after`` is ``None`` for a row deleted outright (a tier dropped from the ladder).
+A change dated from a day does not delete anything, so it logs an ``after`` state: removing a
+transfer price from ``effectiveFrom`` logs ``after`` as that day's row with ``pricePerPoint``
+null (:func:`gateway.settlement.price_changes.remove_transfer_price`), and ``before`` is ``None``
+when no price was in force. :func:`config_changes` reads them back, newest first.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from gateway.plugin_api import (
     TierChange,
 )
 from gateway.plugin_settings_schema import model_problem
+from gateway.reserved_formats import reserved_format_problem
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ def build_plugin_host(
     :param extra_plugins: ``(name, plugin)`` pairs registered after the entry points (tests).
     :param load_entry_points: ``False`` loads only ``extra_plugins``.
     :param trace: log every hook call at debug level.
-    :raises PluginLoadError: a plugin fails to import, misspells a hook or clashes with another.
+    :raises PluginLoadError: a plugin fails to import, misspells a hook, clashes with another or names a
+        format with a reserved code (:data:`gateway.reserved_formats.RESERVED_FORMAT_CODES`).
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -240,6 +242,9 @@ def _collect(pm: pluggy.PluginManager, *, trace: bool = False) -> PluginRegistry
         def register(item: BusinessFormat) -> None:
             _expect(item, BusinessFormat, plugin)
             check_code(item.code, plugin, "a format")
+            reserved = reserved_format_problem(item.code)
+            if reserved is not None:
+                raise PluginLoadError(f"plugin {plugin!r} registered a format it may not: {reserved}")
             claim(("format", item.code), plugin, "format")
             registry.formats[item.code] = item
 

@@ -63,6 +63,30 @@ def may_see_actors(principal: Principal | None) -> bool:
     return principal is not None and principal.role in (Role.ADMIN, Role.SERVICE)
 
 
+def member_view_of_actor(label: str | None) -> str | None:
+    """What a member may read of an actor label: its role and format, never a staff subject.
+
+    ``service:retail:till-7`` reads ``service:retail`` (the format it was used at), ``admin:alice``
+    reads ``admin``; ``member:<id>`` and ``system`` name no staff member and are kept. Why: a member
+    sees where their coupon went, not which cashier or administrator handled it.
+    """
+    if label is None:
+        return None
+    role, _, rest = label.partition(":")
+    if role == "admin":
+        return "admin"
+    if role == "service":
+        return f"service:{rest.partition(':')[0]}" if rest else "service"
+    return label
+
+
+def actor_for_caller(context: Context, label: str | None) -> str | None:
+    """An actor label as the request's caller may read it: whole for admins and services, else :func:`member_view_of_actor`."""
+    if context.auth_error is None and may_see_actors(context.principal):
+        return label
+    return member_view_of_actor(label)
+
+
 async def resolve_posting_actor(context: Context, posting_id: int) -> str | None:
     """``Posting.actor`` for the request's caller: the stored actor, or ``None`` for a member."""
     if context.auth_error is not None or not may_see_actors(context.principal):

@@ -36,6 +36,7 @@ from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.graphql.error_fields import placed
+from gateway.graphql.scalars import BigInt
 from gateway.graphql.types import UserError
 from gateway.money import Money
 from gateway.plugin_api import MoneyInput
@@ -107,7 +108,9 @@ class CampaignInput:
     ends_at: datetime = strawberry.field(description="Exclusive: activity at or after it earns nothing from the campaign.")
     reward: CampaignRewardInput
     scope: CampaignScopeInput | None = strawberry.field(default=None, description="Null: every activity in the window.")
-    budget: int | None = strawberry.field(default=None, description="Most points the campaign may issue in all; null: no cap.")
+    budget: BigInt | None = strawberry.field(
+        default=None, description="Most points the campaign may issue in all (a group-wide cap may pass 2^31); null: no cap."
+    )
     member_limit: CampaignMemberLimitInput | None = strawberry.field(default=None, description="Null: no per-member limit.")
     stacking: CampaignStackingEnum = Stacking.STACKABLE  # type: ignore[assignment]
     priority: int = strawberry.field(default=0, description="Higher wins among exclusive campaigns.")
@@ -141,9 +144,9 @@ class CampaignRewardView:
 
 @strawberry.type(description="A campaign's budget: points issued so far, the cap and what is left (null: no cap).")
 class CampaignBudget:
-    cap: int | None
-    issued: int
-    left: int | None
+    cap: BigInt | None
+    issued: BigInt
+    left: BigInt | None
 
 
 @strawberry.type(description="At most `points` from the campaign per member and `period`.")

@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from gateway.coupons import MAX_PAGE, member_coupons
 from gateway.errors import AtriumError, ErrorCode
+from gateway.graphql.actor import actor_for_caller
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.ledger.coupons import CouponRow
 from gateway.money import Money
@@ -43,7 +44,7 @@ class Coupon:
     issued_at: datetime
     expires_at: datetime = strawberry.field(description="Unusable from this moment on.")
     used_at: datetime | None
-    used_by: str | None = strawberry.field(description="Who used it: the service account (e.g. `service:retail`) or `admin`.")
+    used_by_label: strawberry.Private[str | None]
     used_till: str | None = strawberry.field(description="The till or store the service named when using it.")
     cancelled_at: datetime | None
     redemption_posting: strawberry.ID = strawberry.field(description="The redemption that issued it (a Posting global id).")
@@ -65,7 +66,7 @@ class Coupon:
             issued_at=row.issued_at,
             expires_at=row.expires_at,
             used_at=row.used_at,
-            used_by=row.used_by,
+            used_by_label=row.used_by,
             used_till=row.used_till,
             cancelled_at=row.cancelled_at,
             redemption_posting=strawberry.ID(relay.to_base64("Posting", row.redemption_posting_id)),
@@ -74,6 +75,13 @@ class Coupon:
             ),
             member_id=row.member_id,
         )
+
+    @strawberry.field(
+        description="Who used it: `service:<format>[:<till subject>]` or `admin[:<subject>]`. "
+        "The member holding the coupon reads only `service:<format>` or `admin`, never a staff subject."
+    )
+    def used_by(self, info: Info[Context, None]) -> str | None:
+        return actor_for_caller(info.context, self.used_by_label)
 
     @strawberry.field(description="The catalogue entry of the reward; null when its plugin no longer offers it.")
     def reward(self, info: Info[Context, None]) -> Annotated["Reward", strawberry.lazy("gateway.graphql.types")] | None:

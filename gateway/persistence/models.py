@@ -159,8 +159,12 @@ class Identity(SQLModel, table=True):
 class Posting(SQLModel, table=True):
     """One balanced ledger transaction and the result it returned.
 
-    ``kind`` is ``earn``, ``redeem``, ``adjust``, ``release`` (pending points became available) or
-    ``expire``. ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting
+    ``kind`` is one of the twelve :data:`gateway.plugin_api.PostingKind` values: ``earn``,
+    ``redeem``, ``reverse`` (an activity refunded), ``cancel`` (a redemption cancelled), ``hold``,
+    ``capture`` and ``void`` (points reserved at a till, then spent or given back), ``offset``
+    (points paid part of a bill), ``adjust`` (an admin's credit or debit), ``release`` (pending
+    points became available), ``expire`` and ``merge`` (a merged record's points swept into its
+    survivor). The column is a plain string, so a new kind needs no migration. ``idempotency_scope`` + ``idempotency_key`` is unique: a replay finds the posting
     and returns it; ``request_hash`` tells a true replay from a reused key with another payload.
     ``reverses_posting_id`` names the posting a reversal or cancellation compensates. ``actor`` is
     who wrote it (``admin:<subject>``, ``service:<format>[:<subject>]``, ``member:<id>``,
