@@ -153,6 +153,10 @@ class Activity:
     store: str | None
     details: Mapping[str, Any]
     settings: PluginSettings | None = None
+    money_paid: Money | None = None
+    """The part of ``amount`` paid in money, when the till said points or coupons paid the rest
+    (``paidWith``); ``None`` means all of it. Earn rules compute on the whole activity as usual:
+    the gateway scales every line down to this share (points are earned on money only)."""
 
 
 @strawberry.interface(description="Format-specific facts of a recorded activity: a receipt's lines, a bill's covers ...")

@@ -11,7 +11,7 @@ for itself (``member`` omitted or naming itself): a member may see what a purcha
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError, validate_input_value
@@ -27,6 +27,8 @@ from gateway.graphql.campaigns import CampaignStackingEnum
 from gateway.graphql.context import Context, as_graphql_error
 from gateway.graphql.inputs import MemberRefInput, member_ref
 from gateway.graphql.mutations import resolve_member_id
+from gateway.graphql.scalars import BigInt
+from gateway.graphql.tender_inputs import PaidWithInput, tenders_of
 from gateway.graphql.types import PostingLine, Tier
 from gateway.ledger.earn import activity_kind
 from gateway.ledger.earn_preview import EarnPreview as PreviewResult
@@ -56,7 +58,7 @@ class CampaignAward:
     multiplier_bonus: int
     fixed_bonus: int
     cross_format_bonus: int = strawberry.field(description="Non-zero when the activity is a cross-format check-in.")
-    budget_left: int | None = strawberry.field(description="The campaign's budget left after this activity; null: no cap.")
+    budget_left: BigInt | None = strawberry.field(description="The campaign's budget left after this activity; null: no cap.")
     member_limit_left: int | None = strawberry.field(
         description="The member's limit left after this activity (in the limit's period); null: no limit."
     )
@@ -142,7 +144,16 @@ class EarnPreviewQuery:
         )
     )
     async def preview_earn(
-        self, info: Info[Context, None], format: str, kind: str, input: JSON, member: MemberRefInput | None = None
+        self,
+        info: Info[Context, None],
+        format: str,
+        kind: str,
+        input: JSON,
+        member: MemberRefInput | None = None,
+        paid_with: Annotated[
+            PaidWithInput | None,
+            strawberry.argument(description="Points offsets and coupons that paid part of the bill: that part earns nothing."),
+        ] = None,
     ) -> EarnPreview:
         try:
             principal = info.context.caller()
@@ -161,7 +172,7 @@ class EarnPreviewQuery:
                 ref = member_ref(info.context, member, "member")
             registered = activity_kind(core, format, kind)
             raw = activity_input(info, registered, input)
-            preview = await preview_earn(core, ref, format, kind, raw, now=info.context.now())
+            preview = await preview_earn(core, ref, format, kind, raw, now=info.context.now(), tenders=tenders_of(paid_with))
         except AtriumError as exc:
             raise as_graphql_error(exc) from None
         return EarnPreview.from_result(preview)

@@ -23,7 +23,7 @@ INPUT = "input"
 INPUT_ONLY: tuple[str, ...] = (INPUT,)
 """The arguments of a mutation that takes one ``input``: most of them."""
 
-ACTIVITY_ARGUMENTS: tuple[str, ...] = ("member", "idempotencyKey", INPUT)
+ACTIVITY_ARGUMENTS: tuple[str, ...] = ("member", "idempotencyKey", INPUT, "paidWith")
 """The arguments of ``record<Format><Kind>``: its service request names the first two alike."""
 
 PART_REFUND_ARGUMENTS: tuple[str, ...] = ("original", "idempotencyKey", INPUT)

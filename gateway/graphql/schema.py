@@ -59,6 +59,7 @@ from gateway.graphql.settlement_closing import (
     SettlementClosingMutation,
     SettlementClosingQuery,
 )
+from gateway.graphql.tender_inputs import PaidWithInput, tenders_of
 from gateway.graphql.tier_mutations import TierMutation
 from gateway.graphql.tier_types import TierQuery
 from gateway.graphql.transfer_price_mutations import TransferPriceMutation
@@ -90,7 +91,7 @@ def activity_field_name(kind: ActivityKind) -> str:
 
 
 def _activity_mutation(kind: ActivityKind) -> Any:
-    async def resolve(info, member, idempotency_key, input):  # type: ignore[no-untyped-def]
+    async def resolve(info, member, idempotency_key, input, paid_with=None):  # type: ignore[no-untyped-def]
         async def work() -> RecordActivityPayload:
             principal = info.context.require_role(Role.SERVICE, Role.ADMIN)
             if not principal.can_act_for_format(kind.format):
@@ -101,6 +102,7 @@ def _activity_mutation(kind: ActivityKind) -> Any:
                 kind=kind.name,
                 idempotency_key=idempotency_key,
                 input=input,
+                tenders=tenders_of(paid_with),
             )
             result = await record_activity(info.context.core, request, now=info.context.now())
             return posting_payload(info, RecordActivityPayload, result)
@@ -115,6 +117,10 @@ def _activity_mutation(kind: ActivityKind) -> Any:
             str, strawberry.argument(description="The receipt or bill id: a retry with the same key earns once.")
         ],
         "input": kind.input_type,
+        "paid_with": Annotated[
+            PaidWithInput | None,
+            strawberry.argument(description="Points offsets and coupons that paid part of the bill: that part earns nothing."),
+        ],
         "return": RecordActivityPayload,
     }
     description = kind.description or f"Record a {kind.format} {kind.name.replace('_', ' ')} and earn points."

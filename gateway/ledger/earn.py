@@ -30,6 +30,8 @@ from gateway.ledger.postings import (
     require_active,
     result_from_values,
 )
+from gateway.ledger.tender_values import check_tenders, non_money_paid
+from gateway.ledger.tenders import Tenders
 from gateway.members import MemberRow
 from gateway.notices import notifying_write
 from gateway.persistence.models import PENDING, WALLET, issuance_account
@@ -56,6 +58,8 @@ class ActivityRequest:
     kind: str
     idempotency_key: str
     input: Any
+    tenders: Tenders = Tenders()
+    """Points offsets and coupons that paid part of the bill: that part earns nothing."""
 
 
 def member_context(core: Core, member: MemberRow, ladder: Ladder) -> MemberContext:
@@ -126,16 +130,18 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
     draft = _draft(core, kind, request.input, now)
     settings = await current_settings(core, kind.format)
     scope = f"earn:{kind.format}"
-    fingerprint = request_hash(
-        {
-            "kind": kind.name,
-            "amount": draft.amount.minor,
-            "currency": draft.amount.currency,
-            "occurred_at": draft.occurred_at.isoformat() if draft.occurred_at else None,
-            "store": draft.store,
-            "details": draft.details,
-        }
-    )
+    hashed: dict[str, Any] = {
+        "kind": kind.name,
+        "amount": draft.amount.minor,
+        "currency": draft.amount.currency,
+        "occurred_at": draft.occurred_at.isoformat() if draft.occurred_at else None,
+        "store": draft.store,
+        "details": draft.details,
+    }
+    if request.tenders:
+        check_tenders(request.tenders)
+        hashed["tenders"] = request.tenders.fingerprint()
+    fingerprint = request_hash(hashed)
     ladder = await current_ladder(core)
     async with failure_stays_failure(core.db, scope=scope, key=key, fingerprint=fingerprint, now=now) as attempt:
         try:
@@ -148,6 +154,11 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                 attempt.member_id = member.id
                 require_active(member)
                 context = member_context(core, member, ladder)
+                money_paid, paid_with = None, None
+                if request.tenders:
+                    money_paid, paid_with = await non_money_paid(
+                        conn, request.tenders, member_id=member.id, format_code=kind.format, bill=draft.amount, now=now
+                    )
                 activity = Activity(
                     format=kind.format,
                     kind=kind.name,
@@ -157,6 +168,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                     store=draft.store,
                     details=dict(draft.details),
                     settings=settings,
+                    money_paid=money_paid,
                 )
                 planned = await plan_activity(core, conn, member, activity, context, now=now, lock=True)
                 plan = planned.earn
@@ -192,7 +204,7 @@ async def record_activity(core: Core, request: ActivityRequest, *, now: datetime
                     "amount_minor": draft.amount.minor,
                     "currency": draft.amount.currency,
                     "store": draft.store,
-                    "details": dict(draft.details),
+                    "details": dict(draft.details) if paid_with is None else {**draft.details, "paidWith": paid_with},
                     "occurred_at": activity.occurred_at,
                     "created_at": now,
                 }

@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
+from gateway.ledger.tenders import money_share_of
 from gateway.money import apply_multiplier
 from gateway.plugin_api import Activity, ActivityRejected, EarnLine, MemberContext
 
@@ -90,6 +91,7 @@ def rule_lines(core: Core, activity: Activity, context: MemberContext) -> list[t
                 raise AtriumError(
                     ErrorCode.PLUGIN_FAILED, f"Plugin {plugin!r} earn rule {rule.code!r} returned {line!r}."
                 )
+            line = money_share_of(line, activity)
             if line.points or line.growth:
                 entry = {"rule": f"{rule.format}.{rule.code}", "points": line.points, "growth": line.growth, "reason": line.reason}
                 lines.append((entry, line.pending_days if line.points else 0))

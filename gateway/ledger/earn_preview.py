@@ -19,6 +19,8 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.identity import find_member_id
 from gateway.ledger.earn import _draft, activity_kind, member_context
 from gateway.ledger.postings import MemberRef, require_active
+from gateway.ledger.tender_values import non_money_paid
+from gateway.ledger.tenders import Tenders
 from gateway.members import get_members
 from gateway.plugin_api import Activity, TierInfo
 from gateway.plugin_settings import current_settings
@@ -51,10 +53,13 @@ class EarnPreview:
         return sum(line["points"] for line in self.plan.earn.lines if line["rule"].startswith(prefix))
 
 
-async def preview_earn(core: Core, member: MemberRef, format_code: str, kind_name: str, raw_input: Any, *, now: datetime) -> EarnPreview:
+async def preview_earn(
+    core: Core, member: MemberRef, format_code: str, kind_name: str, raw_input: Any, *, now: datetime, tenders: Tenders = Tenders()
+) -> EarnPreview:
     """What recording ``raw_input`` as a ``format_code`` ``kind_name`` activity would earn now; writes nothing.
 
-    Bad input raises the same typed errors the earn would; so does a frozen, erased or unknown member.
+    Bad input raises the same typed errors the earn would; so does a frozen, erased or unknown member,
+    and a tender (``tenders``: points offsets, coupons) the earn would refuse.
     """
     kind = activity_kind(core, format_code, kind_name)
     draft = _draft(core, kind, raw_input, now)
@@ -67,6 +72,11 @@ async def preview_earn(core: Core, member: MemberRef, format_code: str, kind_nam
             raise AtriumError(ErrorCode.MEMBER_NOT_FOUND, "No such member.", "member")
         require_active(row)
         context = member_context(core, row, ladder)
+        money_paid = None
+        if tenders:
+            money_paid, _ = await non_money_paid(
+                conn, tenders, member_id=row.id, format_code=kind.format, bill=draft.amount, now=now.astimezone(UTC)
+            )
         activity = Activity(
             format=kind.format,
             kind=kind.name,
@@ -76,6 +86,7 @@ async def preview_earn(core: Core, member: MemberRef, format_code: str, kind_nam
             store=draft.store,
             details=dict(draft.details),
             settings=settings,
+            money_paid=money_paid,
         )
         plan = await plan_activity(core, conn, row, activity, context, now=now, lock=False)
         upgrade = await tier_after_earn(

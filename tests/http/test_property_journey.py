@@ -42,8 +42,8 @@ from tests.http.journeys import (
 TENTH = datetime(2026, 11, 10, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 FEE = f"""
-mutation Fee($member: MemberRefInput!, $key: String!, $input: PropertyFeePaymentInput!) {{
-  recordPropertyFeePayment(member: $member, idempotencyKey: $key, input: $input) {{ {POSTING} {MEMBER} {ERRORS} }}
+mutation Fee($member: MemberRefInput!, $key: String!, $input: PropertyFeePaymentInput!, $paidWith: PaidWithInput) {{
+  recordPropertyFeePayment(member: $member, idempotencyKey: $key, input: $input, paidWith: $paidWith) {{ {POSTING} {MEMBER} {ERRORS} }}
 }}"""
 
 HISTORY = """
@@ -148,8 +148,10 @@ async def test_owners_tenants_and_residents_pay_fees_and_the_owner_spends_points
     assert gate["coupon"] == {"code": code, "status": "USED", "usedTill": "GATE-2"}
 
     # December's management fee notice, CN¥456.00: property lets points pay 20% (9120 pts at most);
-    # the owner's 21 pts pay CN¥0.21, CN¥455.79 in cash, which the office records as the payment:
-    # floor(455.79 / 2) = 227 pts, paid by the due date: +22.
+    # the owner's 21 pts pay CN¥0.21, CN¥455.79 in cash. The office records the fee, naming the
+    # offset (paidWith): points are earned on money only. The rules give floor(456.00 / 2) = 228 pts
+    # and, paid by the due date, +10%: 22; each scaled to 455.79 / 456.00 and rounded down:
+    # floor(227.89) = 227 and floor(21.98) = 21, 248 in all.
     quote = (await office.data(QUOTE, {"format": "property", "bill": cny("456.00"), "member": owner_ref}))["pointsOffsetQuote"]
     assert quote == {
         "points": 21, "offset": "0.21", "cash": "455.79", "maxPoints": 9120, "balance": 21, "capPercent": 20, "pointsValueMinor": 1,
@@ -161,9 +163,13 @@ async def test_owners_tenants_and_residents_pay_fees_and_the_owner_spends_points
     assert (offset["errors"], offset["posting"]["points"], offset["member"]["pointsBalance"]) == ([], -21, 0)
     december = await office.mutate(
         "recordPropertyFeePayment", FEE,
-        {"member": owner_ref, "key": "P-5", "input": fee("A-1203", "MANAGEMENT", "455.79", "OWNER", "2026-12-15", period="2026-12")},
+        {
+            "member": owner_ref, "key": "P-5", "input": fee("A-1203", "MANAGEMENT", "456.00", "OWNER", "2026-12-15", period="2026-12"),
+            "paidWith": {"pointsOffsets": ["NOTICE-A1203-2026-12"]},
+        },
     )
-    assert (december["posting"]["points"], december["member"]["pointsBalance"]) == (249, 249)
+    assert (december["posting"]["points"], december["member"]["pointsBalance"]) == (248, 248)
+    assert december["posting"]["details"]["paidWith"]["moneyMinor"] == 45579
 
     # At Gold, repairs are dispatched first, four times a year.
     await put_in_tier(core, int(owner["number"]), "gold")
@@ -172,6 +178,6 @@ async def test_owners_tenants_and_residents_pay_fees_and_the_owner_spends_points
     )
     assert repair["use"] == {"benefit": "property.maintenance_priority", "usedInPeriod": 1, "remainingInPeriod": 3, "replayed": False}
     assert wall_entry((await owner_app.data(WALL))["me"]["benefits"], "property.maintenance_priority")["usage"] == {"used": 1, "remaining": 3}
-    assert (await owner_app.data(BALANCES))["me"]["pointsBalance"] == 249
+    assert (await owner_app.data(BALANCES))["me"]["pointsBalance"] == 248
 
     assert await ledger_balances(core)
