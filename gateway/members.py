@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Label, func, select
+from sqlalchemy import Label, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.identity import IdentityKind
@@ -119,7 +120,7 @@ def member_select():  # type: ignore[no-untyped-def]
     return select(*_MEMBER_COLUMNS)
 
 
-def _matured_pending(now: datetime) -> Label[Any]:
+def _matured_pending(now: Any) -> Label[Any]:
     """Per member row: pending points whose ``available_at`` has passed (a correlated subquery)."""
     return (
         select(func.coalesce(func.sum(lot_table.c.remaining), 0))
@@ -134,7 +135,7 @@ def _matured_pending(now: datetime) -> Label[Any]:
     )
 
 
-def _lapsed_holds(now: datetime) -> tuple[Label[Any], Label[Any]]:
+def _lapsed_holds(now: Any) -> tuple[Label[Any], Label[Any]]:
     """Per member row: points of holds past their time still ``held``, and how many of them
     come from lots not expired at ``now`` (what voiding them returns to the wallet). Correlated
     subqueries that cost nothing for a member without holds."""
@@ -163,6 +164,19 @@ def _lapsed_holds(now: datetime) -> tuple[Label[Any], Label[Any]]:
     return held, returnable
 
 
+@functools.cache
+def _members_query() -> Any:
+    """The statement of :func:`get_members`, built once: ``member_ids`` (expanding) and ``now`` are bound per call."""
+    now = bindparam("now", type_=lot_table.c.available_at.type)
+    asked = member_table.alias("asked")
+    return (
+        member_select()
+        .add_columns(asked.c.id.label("asked_id"), _matured_pending(now), *_lapsed_holds(now))
+        .select_from(asked.join(member_table, member_table.c.id == func.coalesce(asked.c.merged_into_id, asked.c.id)))
+        .where(asked.c.id.in_(bindparam("member_ids", expanding=True, type_=member_table.c.id.type)))
+    )
+
+
 async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: datetime) -> list[MemberRow | None]:
     """Members by id in one query, in the order asked, ``None`` for unknown ids.
 
@@ -173,14 +187,7 @@ async def get_members(conn: AsyncConnection, member_ids: Sequence[int], *, now: 
     the whole batch) subtract what their voids will reclaim for refunds
     (:func:`gateway.ledger.reclaim.lapsed_holds_reclaim`).
     """
-    asked = member_table.alias("asked")
-    query = (
-        member_select()
-        .add_columns(asked.c.id.label("asked_id"), _matured_pending(now), *_lapsed_holds(now))
-        .select_from(asked.join(member_table, member_table.c.id == func.coalesce(asked.c.merged_into_id, asked.c.id)))
-        .where(asked.c.id.in_(set(member_ids)))
-    )
-    rows = (await conn.execute(query)).all()
+    rows = (await conn.execute(_members_query(), {"member_ids": sorted(set(member_ids)), "now": now})).all()
     by_id = {row.asked_id: member_from_row(row) for row in rows}
     returning = {member.id for member in by_id.values() if member.held_lapsed_returnable > 0}
     if returning:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.core import UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -11,6 +12,22 @@ from babel.numbers import format_currency, get_currency_precision, list_currenci
 from gateway.errors import AtriumError, ErrorCode
 
 _KNOWN_CURRENCIES = frozenset(list_currencies())
+
+
+@lru_cache(maxsize=512)
+def _precision(currency: str) -> int:
+    """Babel's minor-unit digits of ``currency``, memoised: a history page asks it for every line."""
+    return get_currency_precision(currency)
+
+
+@lru_cache(maxsize=4096)
+def _formatted(minor: int, currency: str, locale: str) -> str:
+    """``format_currency`` of an amount, memoised: reason lines repeat the same few amounts."""
+    amount = Decimal(minor).scaleb(-_precision(currency))
+    try:
+        return format_currency(amount, currency, locale=locale)
+    except UnknownLocaleError:  # pragma: no cover - settings validate the locale
+        return f"{amount} {currency}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +40,7 @@ class Money:
     @property
     def exponent(self) -> int:
         """How many decimal places the currency's minor unit has (CNY 2, JPY 0)."""
-        return get_currency_precision(self.currency)
+        return _precision(self.currency)
 
     @property
     def amount(self) -> Decimal:
@@ -32,10 +49,7 @@ class Money:
 
     def format(self, locale: str = "en_US") -> str:
         """Human-readable amount for reason lines, e.g. ``CN¥120.00``."""
-        try:
-            return format_currency(self.amount, self.currency, locale=locale)
-        except UnknownLocaleError:  # pragma: no cover - settings validate the locale
-            return f"{self.amount} {self.currency}"
+        return _formatted(self.minor, self.currency, locale)
 
     def __add__(self, other: "Money") -> "Money":
         if other.currency != self.currency:

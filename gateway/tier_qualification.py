@@ -37,6 +37,7 @@ each group's net growth non-negative, or that shortcut must go.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -75,7 +76,10 @@ def _aggregates(since: Sequence[datetime]) -> list[Any]:
     return columns
 
 
-def _query(owners: ColumnElement[bool], since: Sequence[datetime], until: datetime | None, extra: Sequence[Any] = ()) -> Any:
+def _query(
+    owners: ColumnElement[bool], since: Sequence[Any], until: datetime | None, extra: Sequence[Any] = (), floor: Any = None
+) -> Any:
+    """The standings aggregate; ``floor`` (default: the earliest of ``since``) bounds the postings read."""
     query = (
         select(_owner.label("owner_id"), *_aggregates(since), *extra)
         .select_from(
@@ -83,11 +87,24 @@ def _query(owners: ColumnElement[bool], since: Sequence[datetime], until: dateti
                 _original, _original.c.id == _posting.c.reverses_posting_id
             )
         )
-        .where(owners, _counts, _activity_date >= min(since))
+        .where(owners, _counts, _activity_date >= (min(since) if floor is None else floor))
         .group_by(_owner)
     )
     if until is not None:
         query = query.where(_posting.c.occurred_at < until)
+    return query
+
+
+@functools.cache
+def _members_query(bounds: int, bounded: bool) -> Any:
+    """:func:`_query` for named members, built once per shape: ``member_ids`` (expanding), ``since_<n>``,
+    ``since_min`` and ``until`` are bound per call, so a dashboard does not rebuild the statement."""
+    since = [bindparam(f"since_{n}", type_=_posting.c.occurred_at.type) for n in range(bounds)]
+    member_ids = bindparam("member_ids", expanding=True, type_=_member.c.id.type)
+    owners = ((_member.c.merged_into_id.is_(None)) & _member.c.id.in_(member_ids)) | _member.c.merged_into_id.in_(member_ids)
+    query = _query(owners, since, None, floor=bindparam("since_min", type_=_posting.c.occurred_at.type))
+    if bounded:
+        query = query.where(_posting.c.occurred_at < bindparam("until", type_=_posting.c.occurred_at.type))
     return query
 
 
@@ -111,12 +128,14 @@ async def standings(
     if member_ids is not None:
         if not member_ids:
             return {}
-        owners = _owned_by(member_ids)
-    elif id_range is not None:
-        owners = _owned_in_range(*id_range)
-    else:
+        params: dict[str, Any] = {f"since_{n}": bound for n, bound in enumerate(since)}
+        params.update(member_ids=list(member_ids), since_min=min(since), until=until)
+        statement = _members_query(len(since), until is not None)
+        rows = (await conn.execute(statement, params)).mappings().all()
+        return {int(row["owner_id"]): _standings(row, len(since)) for row in rows}
+    if id_range is None:
         raise ValueError("name the members: member_ids or id_range")
-    rows = (await conn.execute(_query(owners, since, until))).mappings().all()
+    rows = (await conn.execute(_query(_owned_in_range(*id_range), since, until))).mappings().all()
     return {int(row["owner_id"]): _standings(row, len(since)) for row in rows}
 
 

@@ -27,7 +27,7 @@ from gateway.graphql.types import BusinessFormat, Tier
 from gateway.members import MemberRow
 from gateway.persistence.models import GROUP_FORMAT
 from gateway.plugin_api import BusinessFormat as FormatItem
-from gateway.tiers import Ladder, current_ladder
+from gateway.tiers import Ladder
 
 GROUP = FormatItem(code=GROUP_FORMAT, name="Whole group", description="Shared benefits of the group, valid across formats.")
 """The ``format`` of shared benefits: their ids read ``group.<code>``."""
@@ -156,7 +156,7 @@ async def member_benefits(info: Info[Context, None], row: MemberRow) -> list[Mem
     now = info.context.now()
     zone = core.settings.zone
     catalogue = await benefit_catalogue(core)
-    ladder = await current_ladder(core)
+    ladder = await info.context.ladder()
     counters = {}
     if needs_counters(catalogue):
         counters = await info.context.benefit_usage.load((row.id, earliest_start(now, zone)))

@@ -31,17 +31,20 @@ class OpenLot:
     pending: bool
 
 
+_OPEN_LOTS = (
+    select(lot_table)
+    .where((lot_table.c.member_id == bindparam("member_id", type_=lot_table.c.member_id.type)) & (lot_table.c.remaining > 0))
+    .order_by(lot_table.c.expires_at, lot_table.c.id)
+)
+"""The statement of :func:`open_lots`, built once; ``member_id`` is bound per call."""
+
+
 async def open_lots(conn: AsyncConnection, member_id: int, *, now: datetime) -> list[OpenLot]:
     """The member's lots still holding points, first-expiring first (what is spent first). One query.
 
     A pending lot whose date has passed shows as available even before a write releases it.
     """
-    query = (
-        select(lot_table)
-        .where((lot_table.c.member_id == member_id) & (lot_table.c.remaining > 0))
-        .order_by(lot_table.c.expires_at, lot_table.c.id)
-    )
-    rows = (await conn.execute(query)).mappings().all()
+    rows = (await conn.execute(_OPEN_LOTS, {"member_id": member_id})).mappings().all()
     return [
         OpenLot(
             format=row["format"],
