@@ -111,7 +111,7 @@ def test_the_exported_schema_of_the_fresh_environment_has_the_cinema_mutation(fr
     mutations = schema.mutation_type.fields if schema.mutation_type else {}
     record = mutations["recordCinemaTicket"]
     assert {name: str(arg.type) for name, arg in record.args.items()} == {
-        "member": "MemberRefInput!", "idempotencyKey": "String!", "input": "CinemaTicketInput!",
+        "member": "MemberRefInput!", "idempotencyKey": "String!", "input": "CinemaTicketInput!", "paidWith": "PaidWithInput",
     }
     assert str(record.type) == "RecordActivityPayload!"
     assert "CinemaGroupBookingDetails" in schema.type_map
