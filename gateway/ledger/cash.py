@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
@@ -36,7 +35,7 @@ from gateway.errors import AtriumError, ErrorCode
 from gateway.identity import find_member_id
 from gateway.ledger.failures import failure_stays_failure
 from gateway.ledger.holds import catch_up
-from gateway.ledger.lots import consume_lots, draw_lots
+from gateway.ledger.lots import consume_lots, spend_points
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -53,7 +52,7 @@ from gateway.ledger.postings import (
 from gateway.members import get_members
 from gateway.money import Money
 from gateway.notices import notifying_write
-from gateway.persistence.models import WALLET, member_table, redemption_account
+from gateway.persistence.models import WALLET, redemption_account
 from gateway.plugin_settings import current_settings
 from gateway.settings import Settings
 
@@ -207,18 +206,13 @@ async def apply_points_offset(core: Core, request: OffsetRequest, *, now: dateti
                     return replay
                 attempt.member_id = member.id
                 require_active(member)
-                balance_after = await conn.scalar(
-                    update(member_table)
-                    .where((member_table.c.id == member.id) & (member_table.c.points_balance >= points))
-                    .values(points_balance=member_table.c.points_balance - points)
-                    .returning(member_table.c.points_balance)
-                )
-                if balance_after is None:
+                spent = await spend_points(conn, member.id, points)
+                if spent is None:
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"Paying {offset.format(locale)} takes {points} pts; the member has {member.points_balance}.",
                     )
-                draws = await draw_lots(conn, member.id, points)
+                balance_after, draws = spent
                 values = {
                     "member_id": member.id,
                     "kind": "offset",

@@ -53,7 +53,7 @@ from gateway.core import Core
 from gateway.errors import AtriumError, ErrorCode
 from gateway.ledger.debt import repay_debt
 from gateway.ledger.failures import failure_stays_failure
-from gateway.ledger.lots import consume_lots, draw_lots
+from gateway.ledger.lots import consume_lots, spend_points
 from gateway.ledger.pending import release_matured
 from gateway.ledger.postings import (
     MemberRef,
@@ -269,21 +269,13 @@ async def place_hold(core: Core, request: HoldRequest, *, now: datetime) -> Hold
                     return HoldResult(await _find_hold(conn, request.format, key), replay)
                 attempt.member_id = member.id
                 require_active(member)
-                balance_after = await conn.scalar(
-                    update(member_table)
-                    .where((member_table.c.id == member.id) & (member_table.c.points_balance >= points))
-                    .values(
-                        points_balance=member_table.c.points_balance - points,
-                        held_balance=member_table.c.held_balance + points,
-                    )
-                    .returning(member_table.c.points_balance)
-                )
-                if balance_after is None:
+                spent = await spend_points(conn, member.id, points, into_held=True)
+                if spent is None:
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"Cannot hold {points} pts; the member has {member.points_balance} available.",
                     )
-                draws = await draw_lots(conn, member.id, points)
+                balance_after, draws = spent
                 expires_at = now + ttl
                 values = {
                     "member_id": member.id,

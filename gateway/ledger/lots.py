@@ -14,7 +14,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.persistence.models import lot_consumption_table, lot_table
+from gateway.persistence.models import lot_consumption_table, lot_table, member_table
 from gateway.settings import Settings
 
 
@@ -79,6 +79,31 @@ def lot_expires_at(settings: Settings, earned_at: datetime) -> datetime:
         end = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0) + relativedelta(years=n + 1)
     # Rebuild from the wall-clock fields so a DST change between earning and expiry cannot shift it.
     return datetime(end.year, end.month, end.day, tzinfo=settings.zone).astimezone(UTC)
+
+
+async def spend_points(
+    conn: AsyncConnection, member_id: int, points: int, *, into_held: bool = False
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """Debit ``points`` from the member's wallet without overdraft and pick the lots that pay them.
+
+    The one guarded debit of redemptions, offsets and holds: ``UPDATE ... WHERE points_balance >=
+    points RETURNING`` lets exactly as many concurrent spends through as the balance covers, then
+    :func:`draw_lots` names the lots, first-expiring-first. ``into_held`` moves the points to
+    ``member.held`` instead (a hold). Returns ``(balance_after, draws)``, or ``None`` when the
+    wallet holds too little (the caller raises its own ``INSUFFICIENT_POINTS``); writes nothing then.
+    """
+    values = {"points_balance": member_table.c.points_balance - points}
+    if into_held:
+        values["held_balance"] = member_table.c.held_balance + points
+    balance_after = await conn.scalar(
+        update(member_table)
+        .where((member_table.c.id == member_id) & (member_table.c.points_balance >= points))
+        .values(values)
+        .returning(member_table.c.points_balance)
+    )
+    if balance_after is None:
+        return None
+    return int(balance_after), await draw_lots(conn, member_id, points)
 
 
 async def draw_lots(conn: AsyncConnection, member_id: int, points: int) -> list[tuple[int, int]]:

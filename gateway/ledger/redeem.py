@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core import Core
@@ -15,7 +14,7 @@ from gateway.ledger.coupons import add_coupon_codes, issue_coupons
 from gateway.ledger.earn import member_context
 from gateway.ledger.failures import failure_stays_failure
 from gateway.ledger.holds import catch_up
-from gateway.ledger.lots import consume_lots, draw_lots
+from gateway.ledger.lots import consume_lots, spend_points
 from gateway.ledger.postings import (
     MemberRef,
     PostingResult,
@@ -30,7 +29,7 @@ from gateway.ledger.postings import (
     result_from_values,
 )
 from gateway.notices import notifying_write
-from gateway.persistence.models import WALLET, member_table, redemption_account
+from gateway.persistence.models import WALLET, redemption_account
 from gateway.plugin_api import (
     Fulfilment,
     RedemptionRequest,
@@ -121,18 +120,13 @@ async def redeem(core: Core, request: RedeemRequest, *, now: datetime) -> Postin
                     settings=settings,
                 )
                 _plugin_call(core, reward, "validate", plugin_request)
-                balance_after = await conn.scalar(
-                    update(member_table)
-                    .where((member_table.c.id == member.id) & (member_table.c.points_balance >= cost))
-                    .values(points_balance=member_table.c.points_balance - cost)
-                    .returning(member_table.c.points_balance)
-                )
-                if balance_after is None:
+                spent = await spend_points(conn, member.id, cost)
+                if spent is None:
                     raise AtriumError(
                         ErrorCode.INSUFFICIENT_POINTS,
                         f"{reward.name} ×{request.quantity} costs {cost} pts; the member has {member.points_balance}.",
                     )
-                draws = await draw_lots(conn, member.id, cost)
+                balance_after, draws = spent
                 fulfilment = _plugin_call(core, reward, "fulfil", plugin_request)
                 if not isinstance(fulfilment, Fulfilment):
                     raise AtriumError(ErrorCode.PLUGIN_FAILED, f"Reward {reward.code!r} returned {fulfilment!r}.")
